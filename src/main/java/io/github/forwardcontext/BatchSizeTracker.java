@@ -1,0 +1,585 @@
+package io.github.forwardcontext;
+
+import io.micrometer.core.instrument.Clock;
+import io.micrometer.core.instrument.Meter;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Tags;
+import io.micrometer.core.instrument.Timer;
+import io.micrometer.core.instrument.noop.NoopTimer;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.HdrHistogram.Histogram;
+import org.HdrHistogram.HistogramIterationValue;
+
+/**
+ * Binds forward contexts like {@link ForwardContext#where(int, AttentionMetadata)} and times each
+ * pass, grouped by batch size: as the Micrometer timer {@value #METER_NAME} tagged {@value
+ * #BATCH_SIZE_TAG}, and as the periodic report line of FastVideo's {@code forward_context}.
+ *
+ * <p>Unless otherwise specified, passing {@code null} to a method of this class throws {@link
+ * NullPointerException}. Instances are thread-safe; one tracker usually serves a whole pipeline.
+ *
+ * <h2>Timing a pass</h2>
+ *
+ * {@snippet :
+ * BatchSizeTracker tracker = BatchSizeTracker.builder(registry).build();
+ *
+ * for (int t : timesteps) {
+ *   latents = tracker.where(t, attnMetadata, request).call(() -> transformer.forward(latents));
+ * }
+ * }
+ *
+ * A pass is timed only when its attention metadata is present. Its {@linkplain
+ * AttentionMetadata#batchSize() batch size} is read when the carrier is created, before the
+ * operation runs, and must not be negative. Each binding keeps its own start time, so nested tracked
+ * passes are timed independently. A pass that throws is timed too, and its exception propagates
+ * unchanged. The clock is {@link Clock#monotonicTime()} of the {@linkplain
+ * Builder#clock(Clock) builder's clock}.
+ *
+ * <h2>What is recorded</h2>
+ *
+ * <ul>
+ *   <li>A Micrometer {@link Timer} named {@value #METER_NAME} per batch size, tagged {@value
+ *       #BATCH_SIZE_TAG} with the decimal batch size. Timers are registered once per batch size and
+ *       kept; the hot path only records. Percentiles and histograms are left to the application
+ *       (a {@code MeterFilter}), as Micrometer advises libraries.
+ *   <li>At most {@link Builder#maxBatchSizes(int) maxBatchSizes} distinct batch sizes get a tag of
+ *       their own. Passes of further sizes are recorded under {@value #BATCH_SIZE_TAG}{@code
+ *       =}{@value #OTHER_TAG}, and one warning is logged. Nothing is dropped.
+ *   <li>A per-batch-size histogram for the {@linkplain #stats() median}: an HdrHistogram with two
+ *       significant digits, clamped at one hour. No list of samples is kept. Each batch size holds
+ *       at most one histogram per stripe (twice the number of processors, rounded up to a power of
+ *       two, at most 64), each of which grows with the longest pass seen to at most 36 KiB (about
+ *       24 KiB for passes up to one second). Memory is therefore bounded by {@code (maxBatchSizes +
+ *       1) * stripes * 36 KiB}, however many passes are timed.
+ * </ul>
+ *
+ * <h2>The report</h2>
+ *
+ * Every {@link Builder#loggingInterval(Duration) loggingInterval} (1000 s by default), the first
+ * pass to finish after the interval has passed logs the line
+ *
+ * <pre>{@code Batchsize forward time stats (batchsize, count, median_time(ms)): [(8, 120, 12.34), ...]}</pre>
+ *
+ * through {@link System.Logger} at {@code INFO}, at most once per interval even when many threads
+ * finish at the same moment. The rows are {@link #stats()}; an empty report is not logged.
+ *
+ * <h2>Failures</h2>
+ *
+ * A failure in the {@linkplain Builder#beforeClockStops(Runnable) before-stop hook}, in Micrometer
+ * or in the report never breaks a forward pass: the first of each kind is logged at {@code WARNING},
+ * later ones at {@code DEBUG}, and the pass goes on.
+ *
+ * <h2>Global tracking</h2>
+ *
+ * FastVideo switches tracking on with a module flag. Here the start-up setting, the system property
+ * {@code forwardcontext.log-batchsize-interval} or else the environment variable {@code
+ * FORWARDCONTEXT_LOG_BATCHSIZE_INTERVAL}, in seconds, makes every {@code ForwardContext.where} a
+ * tracked pass on Micrometer's {@linkplain io.micrometer.core.instrument.Metrics#globalRegistry
+ * global registry} with that logging interval, when it is {@code >= 0}. It is read once, when {@code
+ * ForwardContext} is initialised; a value that is not a decimal number fails that initialisation
+ * with an {@link IllegalArgumentException} naming the setting and the value. {@link #global()}
+ * returns that tracker.
+ */
+public final class BatchSizeTracker {
+
+  /** The name of the timers: {@value}. */
+  public static final String METER_NAME = "forward.pass";
+
+  /** The tag that carries the batch size: {@value}. */
+  public static final String BATCH_SIZE_TAG = "batch.size";
+
+  /** The tag value for the batch sizes beyond the cap: {@value}. */
+  public static final String OTHER_TAG = "other";
+
+  static final String REPORT_PREFIX =
+      "Batchsize forward time stats (batchsize, count, median_time(ms)): ";
+
+  static final long HIGHEST_TRACKABLE_NANOS = TimeUnit.HOURS.toNanos(1);
+  private static final int SIGNIFICANT_DIGITS = 2;
+  static final int STRIPES =
+      Math.min(64, Integer.highestOneBit(Runtime.getRuntime().availableProcessors() * 4 - 1));
+  private static final Duration DEFAULT_INTERVAL = Duration.ofSeconds(1000);
+  private static final int DEFAULT_MAX_BATCH_SIZES = 1024;
+
+  private static final System.Logger LOG = System.getLogger(BatchSizeTracker.class.getName());
+  private static final VarHandle LAST_REPORT;
+
+  static {
+    try {
+      LAST_REPORT =
+          MethodHandles.lookup()
+              .findVarHandle(BatchSizeTracker.class, "lastReportNanos", long.class);
+    } catch (ReflectiveOperationException e) {
+      throw new ExceptionInInitializerError(e);
+    }
+  }
+
+  private final MeterRegistry registry;
+  private final Clock clock;
+  private final long intervalNanos;
+  private final int maxBatchSizes;
+  private final Runnable beforeClockStops; // null: none
+  private final FailureLog hookFailures = new FailureLog("before-stop hook");
+  private final FailureLog meterFailures = new FailureLog("recording");
+  private final FailureLog reportFailures = new FailureLog("report");
+
+  private volatile Index index = Index.EMPTY;
+  private volatile Series other; // created when the cap is first exceeded
+  @SuppressWarnings("unused") // through LAST_REPORT
+  private volatile long lastReportNanos;
+
+  private BatchSizeTracker(Builder builder) {
+    this.registry = builder.registry;
+    this.clock = builder.clock;
+    this.intervalNanos = saturatedNanos(builder.loggingInterval);
+    this.maxBatchSizes = builder.maxBatchSizes;
+    this.beforeClockStops = builder.beforeClockStops;
+    this.lastReportNanos = clock.monotonicTime();
+  }
+
+  /**
+   * {@return a builder for a tracker that records into {@code registry}}
+   *
+   * @param registry the registry the {@value #METER_NAME} timers are registered in
+   */
+  public static Builder builder(MeterRegistry registry) {
+    return new Builder(Objects.requireNonNull(registry, "registry"));
+  }
+
+  /**
+   * {@return the global tracker, if the start-up setting switched global tracking on} See "Global
+   * tracking" above.
+   */
+  public static Optional<BatchSizeTracker> global() {
+    return Optional.ofNullable(ForwardContext.globalTracker());
+  }
+
+  /**
+   * Returns a carrier that binds a context with this timestep and attention metadata and, when the
+   * metadata is present, times the pass under its batch size.
+   *
+   * @param currentTimestep the timestep of the pass
+   * @param attnMetadata the attention metadata of the pass; may be {@code null} (the pass is then
+   *     bound but not timed)
+   * @return a carrier whose {@code run} and {@code call} bind the context and time the operation
+   * @throws IllegalArgumentException if the metadata reports a negative batch size
+   */
+  public ForwardContext.Carrier where(int currentTimestep, AttentionMetadata attnMetadata) {
+    return carrier(new ForwardContext(currentTimestep, attnMetadata, null));
+  }
+
+  /**
+   * Returns a carrier that binds a context with this timestep, attention metadata and forward batch
+   * and, when the metadata is present, times the pass under its batch size.
+   *
+   * @param currentTimestep the timestep of the pass
+   * @param attnMetadata the attention metadata of the pass; may be {@code null} (the pass is then
+   *     bound but not timed)
+   * @param forwardBatch the pipeline's per-request state; may be {@code null}
+   * @return a carrier whose {@code run} and {@code call} bind the context and time the operation
+   * @throws IllegalArgumentException if the metadata reports a negative batch size
+   */
+  public ForwardContext.Carrier where(
+      int currentTimestep, AttentionMetadata attnMetadata, ForwardBatch forwardBatch) {
+    return carrier(new ForwardContext(currentTimestep, attnMetadata, forwardBatch));
+  }
+
+  ForwardContext.Carrier carrier(ForwardContext context) {
+    AttentionMetadata metadata = context.attnMetadata();
+    if (metadata == null) {
+      return new ForwardContext.Carrier(context, null);
+    }
+    int batchSize = metadata.batchSize();
+    if (batchSize < 0) {
+      throw new IllegalArgumentException(
+          "batchSize must be >= 0 but "
+              + metadata.getClass().getName()
+              + " reported "
+              + batchSize);
+    }
+    return new ForwardContext.Carrier(context, series(batchSize));
+  }
+
+  /**
+   * {@return the rows of the report} One row per batch size with more than one timed pass (a single
+   * pass is likely a warm-up), giving the count and the median in milliseconds, sorted by count,
+   * largest first; batch sizes with equal counts keep the order in which they were first seen. The
+   * row for the sizes beyond the cap, if any, has {@link BatchSizeStats#OTHER} as its batch size.
+   */
+  public List<BatchSizeStats> stats() {
+    List<BatchSizeStats> rows = new ArrayList<>();
+    for (Series series : index.ordered) {
+      addRow(rows, series);
+    }
+    Series overflow = other;
+    if (overflow != null) {
+      addRow(rows, overflow);
+    }
+    rows.sort(Comparator.comparingLong(BatchSizeStats::count).reversed());
+    return List.copyOf(rows);
+  }
+
+  /**
+   * {@return the report line for the current {@link #stats()}}, as it is logged: {@code Batchsize
+   * forward time stats (batchsize, count, median_time(ms)): [(8, 120, 12.34), ...]}
+   */
+  public String report() {
+    return REPORT_PREFIX + stats();
+  }
+
+  @Override
+  public String toString() {
+    return "BatchSizeTracker[batchSizes="
+        + index.ordered.length
+        + ", maxBatchSizes="
+        + maxBatchSizes
+        + ", loggingInterval="
+        + Duration.ofNanos(intervalNanos)
+        + "]";
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // The hot path: series lookup when binding, then start() and stop() around the operation.
+
+  Series series(int batchSize) {
+    Index current = index;
+    Series series = current.get(batchSize);
+    if (series != null) {
+      return series;
+    }
+    Series overflow = other;
+    if (overflow != null && current.ordered.length >= maxBatchSizes) {
+      return overflow;
+    }
+    return addSeries(batchSize);
+  }
+
+  private synchronized Series addSeries(int batchSize) {
+    Index current = index;
+    Series series = current.get(batchSize);
+    if (series != null) {
+      return series;
+    }
+    if (current.ordered.length < maxBatchSizes) {
+      series = new Series(this, batchSize, timer(Integer.toString(batchSize)));
+      index = current.with(series);
+      return series;
+    }
+    if (other == null) {
+      LOG.log(
+          System.Logger.Level.WARNING,
+          "Batch size {0} exceeds the cap of {1} distinct batch sizes (maxBatchSizes); it and "
+              + "every further new batch size are recorded under "
+              + BATCH_SIZE_TAG
+              + "="
+              + OTHER_TAG,
+          batchSize,
+          maxBatchSizes);
+      other = new Series(this, BatchSizeStats.OTHER, timer(OTHER_TAG));
+    }
+    return other;
+  }
+
+  private Timer timer(String tag) {
+    try {
+      return Timer.builder(METER_NAME)
+          .description("Duration of model forward passes, by batch size")
+          .tag(BATCH_SIZE_TAG, tag)
+          .register(registry);
+    } catch (RuntimeException e) {
+      meterFailures.log(e);
+      return new NoopTimer(
+          new Meter.Id(METER_NAME, Tags.of(BATCH_SIZE_TAG, tag), null, null, Meter.Type.TIMER));
+    }
+  }
+
+  void stop(Series series, long start) {
+    Runnable hook = beforeClockStops;
+    if (hook != null) {
+      try {
+        hook.run();
+      } catch (RuntimeException e) {
+        hookFailures.log(e);
+      }
+    }
+    long end = clock.monotonicTime();
+    long nanos = end - start;
+    try {
+      series.timer.record(nanos, TimeUnit.NANOSECONDS);
+      series.record(nanos);
+    } catch (RuntimeException e) {
+      meterFailures.log(e);
+    }
+    if (end - lastReportNanos > intervalNanos) {
+      maybeReport(end);
+    }
+  }
+
+  private void maybeReport(long now) {
+    long last = lastReportNanos;
+    // Only the thread whose CAS moves the mark logs: at most one report per interval.
+    if (now - last <= intervalNanos || !LAST_REPORT.compareAndSet(this, last, now)) {
+      return;
+    }
+    try {
+      if (LOG.isLoggable(System.Logger.Level.INFO)) {
+        List<BatchSizeStats> rows = stats();
+        if (!rows.isEmpty()) {
+          LOG.log(System.Logger.Level.INFO, REPORT_PREFIX + rows);
+        }
+      }
+    } catch (RuntimeException e) {
+      reportFailures.log(e);
+    }
+  }
+
+  private static void addRow(List<BatchSizeStats> rows, Series series) {
+    Histogram histogram = series.snapshot();
+    long count = histogram.getTotalCount();
+    if (count > 1) {
+      rows.add(new BatchSizeStats(series.batchSize, count, medianNanos(histogram) / 1e6));
+    }
+  }
+
+  /**
+   * The median as torch.quantile(q=0.5) computes it, which FastVideo's report uses: the middle
+   * value, or the mean of the two middle values when the count is even. Each value is its
+   * histogram bucket's midpoint, within 1/256 of the true value at two significant digits.
+   */
+  static double medianNanos(Histogram histogram) {
+    long count = histogram.getTotalCount();
+    long lowRank = (count - 1) / 2; // zero-based ranks of the two middle values
+    long highRank = count / 2;
+    double low = Double.NaN;
+    long seen = 0;
+    for (HistogramIterationValue value : histogram.recordedValues()) {
+      seen += value.getCountAtValueIteratedTo();
+      double bucketValue = histogram.medianEquivalentValue(value.getValueIteratedTo());
+      if (Double.isNaN(low) && lowRank < seen) {
+        low = bucketValue;
+      }
+      if (highRank < seen) {
+        return (low + bucketValue) / 2;
+      }
+    }
+    return Double.NaN;
+  }
+
+  private static long saturatedNanos(Duration duration) {
+    return duration.compareTo(Duration.ofNanos(Long.MAX_VALUE)) >= 0
+        ? Long.MAX_VALUE
+        : duration.toNanos();
+  }
+
+  /** The timer and median histograms of one batch size (or of the sizes beyond the cap). */
+  static final class Series {
+    final BatchSizeTracker tracker;
+    final int batchSize;
+    final Timer timer;
+    // Striped by thread id, so that threads finishing passes of one batch size at the same time
+    // rarely share a lock. Each stripe's histogram is its own monitor.
+    private final Histogram[] stripes = new Histogram[STRIPES];
+
+    Series(BatchSizeTracker tracker, int batchSize, Timer timer) {
+      this.tracker = tracker;
+      this.batchSize = batchSize;
+      this.timer = timer;
+      for (int i = 0; i < stripes.length; i++) {
+        stripes[i] = new Histogram(SIGNIFICANT_DIGITS); // auto-resizing, starts at 2 KiB
+      }
+    }
+
+    long start() {
+      return tracker.clock.monotonicTime();
+    }
+
+    void stop(long start) {
+      tracker.stop(this, start);
+    }
+
+    void record(long nanos) {
+      long value = Math.clamp(nanos, 0L, HIGHEST_TRACKABLE_NANOS);
+      Histogram stripe = stripes[(int) Thread.currentThread().threadId() & (STRIPES - 1)];
+      synchronized (stripe) {
+        stripe.recordValue(value);
+      }
+    }
+
+    Histogram snapshot() {
+      Histogram sum = new Histogram(SIGNIFICANT_DIGITS);
+      for (Histogram stripe : stripes) {
+        synchronized (stripe) {
+          sum.add(stripe);
+        }
+      }
+      return sum;
+    }
+  }
+
+  /**
+   * Batch size to series, for a lock-free lookup whose cost does not depend on how many sizes there
+   * are: open addressing with linear probing, replaced whole on insert (inserts happen once per
+   * batch size, under the tracker's lock).
+   */
+  private static final class Index {
+    static final Index EMPTY = new Index(new int[2], new Series[2], new Series[0]);
+
+    final int[] keys;
+    final Series[] slots; // null: empty slot
+    final Series[] ordered; // in the order the batch sizes were first seen
+
+    Index(int[] keys, Series[] slots, Series[] ordered) {
+      this.keys = keys;
+      this.slots = slots;
+      this.ordered = ordered;
+    }
+
+    Series get(int batchSize) {
+      int mask = slots.length - 1;
+      for (int i = slot(batchSize, mask); ; i = (i + 1) & mask) {
+        Series series = slots[i];
+        if (series == null || keys[i] == batchSize) {
+          return series;
+        }
+      }
+    }
+
+    Index with(Series series) {
+      Series[] newOrdered = Arrays.copyOf(ordered, ordered.length + 1);
+      newOrdered[ordered.length] = series;
+      int capacity = Integer.highestOneBit(newOrdered.length * 4 - 1); // load factor <= 1/2
+      int[] newKeys = new int[capacity];
+      Series[] newSlots = new Series[capacity];
+      for (Series s : newOrdered) {
+        int i = slot(s.batchSize, capacity - 1);
+        while (newSlots[i] != null) {
+          i = (i + 1) & (capacity - 1);
+        }
+        newKeys[i] = s.batchSize;
+        newSlots[i] = s;
+      }
+      return new Index(newKeys, newSlots, newOrdered);
+    }
+
+    private static int slot(int batchSize, int mask) {
+      int h = batchSize * 0x9E3779B9;
+      return (h ^ (h >>> 16)) & mask;
+    }
+  }
+
+  /** Logs the first failure of a kind at WARNING and the later ones at DEBUG. */
+  private static final class FailureLog {
+    private final String what;
+    private final AtomicBoolean warned = new AtomicBoolean();
+
+    FailureLog(String what) {
+      this.what = what;
+    }
+
+    void log(RuntimeException e) {
+      if (!warned.get() && warned.compareAndSet(false, true)) {
+        LOG.log(
+            System.Logger.Level.WARNING,
+            "Forward-pass "
+                + what
+                + " failed; the forward pass goes on. Further "
+                + what
+                + " failures are logged at DEBUG.",
+            e);
+      } else {
+        LOG.log(System.Logger.Level.DEBUG, "Forward-pass " + what + " failed again", e);
+      }
+    }
+  }
+
+  /**
+   * Configures a {@link BatchSizeTracker}. Obtained from {@link BatchSizeTracker#builder}; not
+   * thread-safe.
+   */
+  public static final class Builder {
+    private final MeterRegistry registry;
+    private Clock clock = Clock.SYSTEM;
+    private Duration loggingInterval = DEFAULT_INTERVAL;
+    private int maxBatchSizes = DEFAULT_MAX_BATCH_SIZES;
+    private Runnable beforeClockStops;
+
+    private Builder(MeterRegistry registry) {
+      this.registry = registry;
+    }
+
+    /**
+     * Sets how often the report line is logged at most; {@link Duration#ZERO} logs after every pass
+     * that finishes later than the last report. The default is 1000 seconds, as in FastVideo.
+     *
+     * @param loggingInterval the minimum time between two report lines
+     * @return this builder
+     * @throws IllegalArgumentException if {@code loggingInterval} is negative
+     */
+    public Builder loggingInterval(Duration loggingInterval) {
+      Objects.requireNonNull(loggingInterval, "loggingInterval");
+      if (loggingInterval.isNegative()) {
+        throw new IllegalArgumentException(
+            "loggingInterval must be >= 0 but was " + loggingInterval);
+      }
+      this.loggingInterval = loggingInterval;
+      return this;
+    }
+
+    /**
+     * Sets how many distinct batch sizes get a {@value #BATCH_SIZE_TAG} tag of their own (1024 by
+     * default). Passes of further sizes are recorded under {@value #OTHER_TAG}.
+     *
+     * @param maxBatchSizes the cap on distinct batch-size tags
+     * @return this builder
+     * @throws IllegalArgumentException if {@code maxBatchSizes} is not positive
+     */
+    public Builder maxBatchSizes(int maxBatchSizes) {
+      if (maxBatchSizes <= 0) {
+        throw new IllegalArgumentException(
+            "maxBatchSizes must be positive but was " + maxBatchSizes);
+      }
+      this.maxBatchSizes = maxBatchSizes;
+      return this;
+    }
+
+    /**
+     * Sets the clock whose {@link Clock#monotonicTime()} times the passes and paces the report
+     * ({@link Clock#SYSTEM} by default). Tests pass a {@code MockClock}.
+     *
+     * @param clock the clock
+     * @return this builder
+     */
+    public Builder clock(Clock clock) {
+      this.clock = Objects.requireNonNull(clock, "clock");
+      return this;
+    }
+
+    /**
+     * Sets a hook that runs after each timed operation and before the clock stops, for instance to
+     * wait for an accelerator's queued kernels as vLLM does, so that the timing covers the device
+     * work. A hook that throws is logged (once, then quietly) and the pass goes on.
+     *
+     * @param hook the hook to run before the clock stops
+     * @return this builder
+     */
+    public Builder beforeClockStops(Runnable hook) {
+      this.beforeClockStops = Objects.requireNonNull(hook, "hook");
+      return this;
+    }
+
+    /** {@return a new tracker with this configuration} */
+    public BatchSizeTracker build() {
+      return new BatchSizeTracker(this);
+    }
+  }
+}

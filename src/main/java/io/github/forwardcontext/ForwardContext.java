@@ -1,0 +1,427 @@
+package io.github.forwardcontext;
+
+import java.util.Objects;
+import java.util.Optional;
+import java.util.concurrent.Callable;
+import java.util.concurrent.Executor;
+import java.util.concurrent.ExecutorService;
+import java.util.function.Supplier;
+
+/**
+ * The immutable per-pass state of a model forward pass: the current timestep, the attention
+ * metadata and the forward batch, readable from any depth of the call stack below the pass with
+ * {@link #current()}.
+ *
+ * <p>Unless otherwise specified, passing {@code null} to a method of this class throws {@link
+ * NullPointerException}. The {@linkplain #attnMetadata() attention metadata} and the {@linkplain
+ * #forwardBatch() forward batch} of a context may be absent ({@code null}).
+ *
+ * <h2>Binding</h2>
+ *
+ * A context is bound for the duration of an operation, never set and forgotten:
+ *
+ * {@snippet :
+ * ForwardContext.where(timestep, attnMetadata, request).run(() -> model.forward(latents));
+ *
+ * // anywhere below model.forward, on the same thread or in a structured subtask:
+ * ForwardContext ctx = ForwardContext.current();
+ * int t = ctx.currentTimestep();
+ * }
+ *
+ * The binding is a {@link ScopedValue} binding: it ends when the operation returns or throws, and the
+ * binding that was there before (or none) is back, untouched. Bindings nest; the innermost one is
+ * what {@link #current()} returns. {@link #whereAttnMetadata(AttentionMetadata)} binds a copy of the
+ * current context with other attention metadata, for an inner block that uses another attention
+ * backend.
+ *
+ * <p>To time passes as well, bind through a {@link BatchSizeTracker}: {@code tracker.where(t, meta,
+ * batch).run(op)} binds the same context and records the pass's duration under its batch size.
+ * {@code ForwardContext.where} is untracked, unless global tracking is switched on at start-up (see
+ * {@link BatchSizeTracker}, "Global tracking").
+ *
+ * <h2>Which threads see a binding</h2>
+ *
+ * <ul>
+ *   <li>The thread that bound it, at any depth of its call stack, until the operation ends.
+ *   <li>Subtasks forked in a structured task scope ({@code java.util.concurrent}'s preview API) that
+ *       was opened while the binding is in effect, and their own forks, to any depth (see {@code
+ *       io.github.forwardcontext.structured.FanOut}).
+ * </ul>
+ *
+ * <h2>Which threads do not</h2>
+ *
+ * Threads that are not structured forks inherit nothing: tasks given to a plain {@link Executor} or
+ * {@link ExecutorService}, {@link java.util.concurrent.CompletableFuture} stages, parallel streams,
+ * and threads started with {@code Thread.ofVirtual().start(...)} or {@code new Thread(...)}. For
+ * them, capture the context and bind it again in the task: {@link #wrap(Runnable)}, {@link
+ * #wrap(Callable)}, {@link #wrapSupplier(Supplier)}, or decorate the executor with {@link
+ * #taskWrapping(ExecutorService)}.
+ *
+ * <h2>Structure rules</h2>
+ *
+ * A structured task scope used inside a forward pass must respect the binding's structure, or the
+ * JDK throws {@link java.util.concurrent.StructureViolationException}:
+ *
+ * <ul>
+ *   <li>a scope opened inside a binding must be closed before the binding's operation returns;
+ *   <li>{@code fork} fails if bindings were added or removed since the scope was opened: bind the
+ *       context first, then open the scope inside the binding;
+ *   <li>{@code close} fails if the thread's bindings changed after the scope was opened.
+ * </ul>
+ *
+ * @param currentTimestep the diffusion timestep this pass computes (0 for passes outside the
+ *     denoising loop, such as text encoding)
+ * @param attnMetadata the attention metadata of this pass, or {@code null} if it has none
+ * @param forwardBatch the pipeline's per-request state, or {@code null} if it has none
+ */
+public record ForwardContext(
+    int currentTimestep, AttentionMetadata attnMetadata, ForwardBatch forwardBatch) {
+
+  // The JDK's advice: one private key holding one immutable record. The per-thread cache is
+  // small, so a key per field would evict itself; and the key is never exposed, so no caller
+  // can bind something that skips the tracker's rules.
+  private static final ScopedValue<ForwardContext> KEY = ScopedValue.newInstance();
+
+  // null unless global tracking was switched on at start-up. A static final field is a constant
+  // to the JIT: the untracked where() pays one folded branch for it.
+  private static final BatchSizeTracker GLOBAL_TRACKER = GlobalTracking.fromEnvironment();
+
+  private static final String NOT_SET =
+      "Forward context is not set. Bind one around the forward pass with "
+          + "ForwardContext.where(currentTimestep, attnMetadata[, forwardBatch]).run(...) or "
+          + ".call(...), or with BatchSizeTracker.where(...) to time the pass as well.";
+
+  /**
+   * {@return the forward context bound to the current thread}
+   *
+   * <p>This is a single scoped-value lookup, served from the thread's cache after the first read in
+   * a binding: call it freely on hot paths.
+   *
+   * @throws IllegalStateException if no forward context is bound
+   */
+  public static ForwardContext current() {
+    try {
+      return KEY.get();
+    } catch (java.util.NoSuchElementException e) {
+      // An exception on the unbound path costs nothing on the bound one: no isBound() probe.
+      throw new IllegalStateException(NOT_SET, e);
+    }
+  }
+
+  static BatchSizeTracker globalTracker() {
+    return GLOBAL_TRACKER;
+  }
+
+  /** {@return {@code true} if a forward context is bound to the current thread} */
+  public static boolean isBound() {
+    return KEY.isBound();
+  }
+
+  /**
+   * {@return the bound forward context, or an empty {@code Optional} if none is bound} It never
+   * throws, which suits "bind one only if none is bound".
+   */
+  public static Optional<ForwardContext> find() {
+    return Optional.ofNullable(orElse(null));
+  }
+
+  /**
+   * {@return the bound forward context, or {@code other} if none is bound}
+   *
+   * @param other the context to return when none is bound; may be {@code null}
+   */
+  public static ForwardContext orElse(ForwardContext other) {
+    // isBound() then get(): two cache hits when bound. ScopedValue.orElse would walk the bindings
+    // on every call in JDK 25, because it does not consult the per-thread cache.
+    return KEY.isBound() ? KEY.get() : other;
+  }
+
+  /**
+   * Returns a carrier that binds a context with this timestep and attention metadata and no forward
+   * batch.
+   *
+   * @param currentTimestep the timestep of the pass
+   * @param attnMetadata the attention metadata of the pass; may be {@code null}
+   * @return a carrier whose {@code run} and {@code call} bind the context for their operation
+   */
+  public static Carrier where(int currentTimestep, AttentionMetadata attnMetadata) {
+    return where(new ForwardContext(currentTimestep, attnMetadata, null));
+  }
+
+  /**
+   * Returns a carrier that binds a context with this timestep, attention metadata and forward batch.
+   *
+   * @param currentTimestep the timestep of the pass
+   * @param attnMetadata the attention metadata of the pass; may be {@code null}
+   * @param forwardBatch the pipeline's per-request state; may be {@code null}
+   * @return a carrier whose {@code run} and {@code call} bind the context for their operation
+   */
+  public static Carrier where(
+      int currentTimestep, AttentionMetadata attnMetadata, ForwardBatch forwardBatch) {
+    return where(new ForwardContext(currentTimestep, attnMetadata, forwardBatch));
+  }
+
+  /**
+   * Returns a carrier that binds the given context.
+   *
+   * @param context the context to bind
+   * @return a carrier whose {@code run} and {@code call} bind {@code context} for their operation
+   */
+  public static Carrier where(ForwardContext context) {
+    Objects.requireNonNull(context, "context");
+    BatchSizeTracker global = GLOBAL_TRACKER;
+    return global == null ? new Carrier(context, null) : global.carrier(context);
+  }
+
+  /**
+   * Returns a carrier that binds a copy of the current context with other attention metadata: the
+   * timestep and the forward batch stay, the metadata is swapped for the carrier's operation. Models
+   * use it for an inner block that runs another attention backend.
+   *
+   * {@snippet :
+   * ForwardContext.whereAttnMetadata(crossAttentionMetadata).run(() -> crossAttention(x));
+   * }
+   *
+   * @param attnMetadata the metadata for the inner block; may be {@code null}
+   * @return a carrier binding {@code current().withAttnMetadata(attnMetadata)}
+   * @throws IllegalStateException if no forward context is bound
+   */
+  public static Carrier whereAttnMetadata(AttentionMetadata attnMetadata) {
+    return where(current().withAttnMetadata(attnMetadata));
+  }
+
+  /**
+   * {@return a copy of this context with other attention metadata}
+   *
+   * @param attnMetadata the new attention metadata; may be {@code null}
+   */
+  public ForwardContext withAttnMetadata(AttentionMetadata attnMetadata) {
+    return new ForwardContext(currentTimestep, attnMetadata, forwardBatch);
+  }
+
+  /**
+   * {@return this context's attention metadata as the backend's own type}
+   *
+   * @param type the metadata class the caller expects
+   * @param <T> the metadata type
+   * @throws IllegalStateException if this context has no attention metadata
+   * @throws ClassCastException if the metadata is not an instance of {@code type}; the message names
+   *     both the expected and the actual type
+   */
+  public <T extends AttentionMetadata> T attnMetadata(Class<T> type) {
+    return cast(attnMetadata, type, "attention metadata");
+  }
+
+  /**
+   * {@return this context's forward batch as the pipeline's own type}
+   *
+   * @param type the forward batch class the caller expects
+   * @param <T> the forward batch type
+   * @throws IllegalStateException if this context has no forward batch
+   * @throws ClassCastException if the batch is not an instance of {@code type}; the message names
+   *     both the expected and the actual type
+   */
+  public <T extends ForwardBatch> T forwardBatch(Class<T> type) {
+    return cast(forwardBatch, type, "forward batch");
+  }
+
+  private <T> T cast(Object value, Class<T> type, String what) {
+    Objects.requireNonNull(type, "type");
+    if (value == null) {
+      throw new IllegalStateException(
+          "The forward context (timestep "
+              + currentTimestep
+              + ") has no "
+              + what
+              + "; expected a "
+              + type.getName());
+    }
+    if (!type.isInstance(value)) {
+      throw new ClassCastException(
+          "The forward context's "
+              + what
+              + " is a "
+              + value.getClass().getName()
+              + ", not a "
+              + type.getName());
+    }
+    return type.cast(value);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Hand-off to threads that do not inherit scoped values.
+
+  /**
+   * Captures the current forward context and returns a task that binds it around {@code task}, for
+   * threads that do not inherit the binding (plain executors, {@code CompletableFuture}, parallel
+   * streams, threads started by hand).
+   *
+   * <p>If no context is bound when this method is called, {@code task} itself is returned: it then
+   * runs with whatever the executing thread has bound, which for a pool thread is nothing. The
+   * re-binding is untracked: the pass that forked the task is the one timed.
+   *
+   * @param task the task to run under the captured context
+   * @return a task that runs {@code task} with the captured context bound
+   */
+  public static Runnable wrap(Runnable task) {
+    Objects.requireNonNull(task, "task");
+    ForwardContext captured = orElse(null);
+    return captured == null ? task : () -> ScopedValue.where(KEY, captured).run(task);
+  }
+
+  /**
+   * Captures the current forward context and returns a callable that binds it around {@code task}.
+   * The result and any exception of {@code task} pass through unchanged. See {@link
+   * #wrap(Runnable)} for what happens when no context is bound.
+   *
+   * @param task the task to run under the captured context
+   * @param <V> the result type
+   * @return a callable that calls {@code task} with the captured context bound
+   */
+  public static <V> Callable<V> wrap(Callable<V> task) {
+    Objects.requireNonNull(task, "task");
+    ForwardContext captured = orElse(null);
+    return captured == null ? task : () -> ScopedValue.where(KEY, captured).call(task::call);
+  }
+
+  /**
+   * Captures the current forward context and returns a supplier that binds it around {@code task},
+   * as {@code CompletableFuture.supplyAsync} wants. See {@link #wrap(Runnable)} for what happens
+   * when no context is bound.
+   *
+   * @param task the supplier to call under the captured context
+   * @param <V> the result type
+   * @return a supplier that calls {@code task} with the captured context bound
+   */
+  public static <V> Supplier<V> wrapSupplier(Supplier<V> task) {
+    Objects.requireNonNull(task, "task");
+    ForwardContext captured = orElse(null);
+    return captured == null ? task : () -> ScopedValue.where(KEY, captured).call(task::get);
+  }
+
+  /**
+   * Returns an executor that runs each task under the forward context of the thread that submitted
+   * it. The submitter's context is captured when the task is handed over ({@code execute}); the
+   * worker thread is left unbound again after each task.
+   *
+   * @param executor the executor that runs the tasks
+   * @return the decorated executor
+   */
+  public static Executor taskWrapping(Executor executor) {
+    Objects.requireNonNull(executor, "executor");
+    if (executor instanceof ExecutorService service) {
+      return taskWrapping(service);
+    }
+    return new ContextExecutors.ContextExecutor(executor);
+  }
+
+  /**
+   * Returns an executor service that runs each task under the forward context of the thread that
+   * submitted it, and delegates its life cycle ({@code shutdown}, {@code awaitTermination}, {@code
+   * close}, ...) to {@code executor}. It works with {@code
+   * CompletableFuture.supplyAsync(supplier, executor)} and with the {@code *Async} stages chained on
+   * it, which are submitted from threads that already carry the context.
+   *
+   * {@snippet :
+   * ExecutorService io = ForwardContext.taskWrapping(Executors.newFixedThreadPool(4));
+   * ForwardContext.where(t, meta, batch).run(() -> {
+   *   CompletableFuture.supplyAsync(this::loadWeights, io)   // sees the context
+   *       .thenApplyAsync(this::quantize, io)                // and so does this stage
+   *       .join();
+   * });
+   * }
+   *
+   * @param executor the executor service that runs the tasks
+   * @return the decorated executor service
+   */
+  public static ExecutorService taskWrapping(ExecutorService executor) {
+    Objects.requireNonNull(executor, "executor");
+    return new ContextExecutors.ContextExecutorService(executor);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  /**
+   * Binds one forward context for the duration of an operation, like {@link ScopedValue.Carrier}.
+   * Obtained from {@link ForwardContext#where(int, AttentionMetadata)} and its overloads, or from
+   * {@link BatchSizeTracker#where(int, AttentionMetadata)}, which also times the operation.
+   *
+   * <p>A carrier is immutable and may be used any number of times, from any thread; each {@code
+   * run} or {@code call} is a binding (and, when tracked, a timed pass) of its own.
+   */
+  public static final class Carrier {
+    private final ForwardContext context;
+    private final BatchSizeTracker.Series series; // null: untracked
+
+    Carrier(ForwardContext context, BatchSizeTracker.Series series) {
+      this.context = context;
+      this.series = series;
+    }
+
+    /** {@return the context this carrier binds} */
+    public ForwardContext context() {
+      return context;
+    }
+
+    /**
+     * Runs {@code op} with this carrier's context bound to the current thread. The previous binding,
+     * or none, is back when {@code op} returns or throws; an exception thrown by {@code op}
+     * propagates unchanged.
+     *
+     * @param op the operation to run
+     * @throws java.util.concurrent.StructureViolationException if {@code op} opened a structured
+     *     task scope that it did not close
+     */
+    public void run(Runnable op) {
+      Objects.requireNonNull(op, "op");
+      BatchSizeTracker.Series s = series;
+      if (s == null) {
+        ScopedValue.where(KEY, context).run(op);
+        return;
+      }
+      long start = s.start();
+      try {
+        ScopedValue.where(KEY, context).run(op);
+      } finally {
+        s.stop(start);
+      }
+    }
+
+    /**
+     * Calls {@code op} with this carrier's context bound to the current thread and returns its
+     * result. The previous binding, or none, is back when {@code op} returns or throws; an exception
+     * thrown by {@code op}, checked or not, propagates unchanged.
+     *
+     * @param op the operation to call
+     * @param <R> the result type
+     * @param <E> the type of the exception {@code op} may throw
+     * @return the result of {@code op}
+     * @throws E if {@code op} throws it
+     * @throws java.util.concurrent.StructureViolationException if {@code op} opened a structured
+     *     task scope that it did not close
+     */
+    public <R, E extends Throwable> R call(ScopedValue.CallableOp<? extends R, E> op) throws E {
+      Objects.requireNonNull(op, "op");
+      BatchSizeTracker.Series s = series;
+      if (s == null) {
+        return ScopedValue.where(KEY, context).call(op);
+      }
+      long start = s.start();
+      try {
+        return ScopedValue.where(KEY, context).call(op);
+      } finally {
+        s.stop(start);
+      }
+    }
+
+    /** {@return whether a {@code run} or {@code call} of this carrier is timed} */
+    public boolean isTracked() {
+      return series != null;
+    }
+
+    @Override
+    public String toString() {
+      return "ForwardContext.Carrier[" + context + (series == null ? "" : ", tracked") + "]";
+    }
+  }
+}
