@@ -314,9 +314,9 @@ public final class BatchSizeTracker {
     }
     long end = clock.monotonicTime();
     long nanos = end - start;
+    series.record(nanos); // first: a Micrometer failure must not cost the report its sample
     try {
       series.timer.record(nanos, TimeUnit.NANOSECONDS);
-      series.record(nanos);
     } catch (RuntimeException e) {
       meterFailures.log(e);
     }

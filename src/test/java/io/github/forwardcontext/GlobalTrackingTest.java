@@ -1,0 +1,99 @@
+package io.github.forwardcontext;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+
+class GlobalTrackingTest implements NoContextLeftBound {
+
+  @Test
+  void absentOrBlankSettingsLeaveTrackingOff() {
+    assertThat(GlobalTracking.parse(null, null)).isNull();
+    assertThat(GlobalTracking.parse("", "  ")).isNull();
+  }
+
+  @Test
+  void nonNegativeSecondsSwitchTrackingOnWithThatInterval() {
+    assertThat(GlobalTracking.parse("1000", null)).isEqualTo(Duration.ofSeconds(1000));
+    assertThat(GlobalTracking.parse(" 0 ", null)).isEqualTo(Duration.ZERO);
+    assertThat(GlobalTracking.parse(null, "2.5")).isEqualTo(Duration.ofMillis(2500));
+  }
+
+  @Test
+  void negativeSecondsLeaveTrackingOff() {
+    assertThat(GlobalTracking.parse("-1", null)).isNull();
+    assertThat(GlobalTracking.parse(null, "-0.5")).isNull();
+  }
+
+  @Test
+  void theSystemPropertyWinsOverTheEnvironmentVariable() {
+    assertThat(GlobalTracking.parse("5", "7")).isEqualTo(Duration.ofSeconds(5));
+    assertThat(GlobalTracking.parse("-1", "7")).isNull();
+  }
+
+  @Test
+  void malformedValuesFailNamingTheSettingAndTheValue() {
+    for (String bad : List.of("abc", "10s", "1e3", "NaN", "Infinity", "0x10", "1,5")) {
+      assertThatThrownBy(() -> GlobalTracking.parse(bad, null))
+          .isInstanceOf(IllegalArgumentException.class)
+          .hasMessageContaining("system property forwardcontext.log-batchsize-interval")
+          .hasMessageContaining("'" + bad + "'");
+    }
+    assertThatThrownBy(() -> GlobalTracking.parse(null, "soon"))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("environment variable FORWARDCONTEXT_LOG_BATCHSIZE_INTERVAL")
+        .hasMessageContaining("'soon'");
+  }
+
+  @Test
+  void theSettingMakesForwardContextWhereTrackedOnTheGlobalRegistry() throws Exception {
+    Result result = runProbe("-Dforwardcontext.log-batchsize-interval=0");
+
+    assertThat(result.exitCode()).as(result.output()).isZero();
+    assertThat(result.output()).contains("tracked=true", "count=3", "rows=[(6, 3, ");
+  }
+
+  @Test
+  void withoutTheSettingForwardContextWhereIsUntracked() throws Exception {
+    Result result = runProbe();
+
+    assertThat(result.exitCode()).as(result.output()).isZero();
+    assertThat(result.output()).contains("tracked=false", "count=0", "global=false");
+  }
+
+  @Test
+  void aMalformedSettingFailsAtStartUpNamingTheSetting() throws Exception {
+    Result result = runProbe("-Dforwardcontext.log-batchsize-interval=often");
+
+    assertThat(result.exitCode()).isNotZero();
+    assertThat(result.output())
+        .contains("ExceptionInInitializerError")
+        .contains("forwardcontext.log-batchsize-interval")
+        .contains("'often'");
+  }
+
+  private record Result(int exitCode, String output) {}
+
+  /** Runs {@link GlobalTrackingProbe} in a fresh JVM, where ForwardContext is initialised anew. */
+  private static Result runProbe(String... jvmOptions) throws IOException, InterruptedException {
+    List<String> command = new ArrayList<>();
+    command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+    command.addAll(List.of(jvmOptions));
+    command.addAll(
+        List.of("-cp", System.getProperty("java.class.path"), GlobalTrackingProbe.class.getName()));
+    ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true);
+    builder.environment().remove(GlobalTracking.ENV);
+    Process process = builder.start();
+    String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertThat(process.waitFor(60, TimeUnit.SECONDS)).isTrue();
+    return new Result(process.exitValue(), output);
+  }
+}
