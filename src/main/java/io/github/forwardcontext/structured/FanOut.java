@@ -30,9 +30,10 @@ import java.util.concurrent.Semaphore;
  *   <li>Each task runs in a new virtual thread named {@code <name>-<index>}; the call returns when
  *       every task has finished, never earlier.
  *   <li>The first task to fail cancels the others (their threads are interrupted) and the call
- *       throws that task's exception itself, not wrapped. Failures of other tasks that finish before
- *       the cancellation reaches them are attached to it as {@linkplain Throwable#getSuppressed()
- *       suppressed} exceptions; the interruptions caused by the cancellation are not.
+ *       throws that task's exception itself, not wrapped. The failures of the other tasks are attached
+ *       to it as {@linkplain Throwable#getSuppressed() suppressed} exceptions, except the {@link
+ *       InterruptedException} with which a cancelled task ends: that is the cancellation, not a
+ *       failure of its own.
  *   <li>If a deadline is set and passes first, the unfinished tasks are cancelled and the call throws
  *       {@link java.util.concurrent.TimeoutException}.
  *   <li>If the calling thread is interrupted while it waits, the tasks are cancelled and the call

@@ -25,8 +25,8 @@ final class StructuredScopes {
    * returns their results in task order.
    *
    * @param deadline the timeout, or {@code null} for none
-   * @throws Exception the first task failure itself, with the failures that followed it attached as
-   *     suppressed (interruptions caused by the cancellation are left out); a {@link
+   * @throws Exception the first task failure itself, with the other tasks' failures attached as
+   *     suppressed (the InterruptedExceptions of cancelled tasks are left out); a {@link
    *     TimeoutException} when the deadline passes first
    */
   static <T> List<T> forkAll(
