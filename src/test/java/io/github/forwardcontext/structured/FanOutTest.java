@@ -91,19 +91,23 @@ class FanOutTest {
     IllegalStateException second = new IllegalStateException("head 1");
     CyclicBarrier failTogether = new CyclicBarrier(2);
     CountDownLatch never = new CountDownLatch(1);
+    CountDownLatch siblingWaiting = new CountDownLatch(1);
     AtomicBoolean siblingInterrupted = new AtomicBoolean();
     List<Callable<String>> tasks =
         List.of(
             () -> {
+              siblingWaiting.await();
               failTogether.await();
               throw first;
             },
             () -> {
+              siblingWaiting.await();
               failTogether.await();
               throw second;
             },
             () -> {
               try {
+                siblingWaiting.countDown();
                 never.await(); // only cancellation ends this task
                 return "unreachable";
               } catch (InterruptedException e) {
@@ -136,7 +140,7 @@ class FanOutTest {
     assertThatThrownBy(
             () ->
                 FanOut.named("slow-block")
-                    .withDeadline(Duration.ofMillis(50))
+                    .withDeadline(Duration.ofMillis(500))
                     .invokeAll(
                         2,
                         i -> {
@@ -150,7 +154,7 @@ class FanOutTest {
         .isInstanceOf(TimeoutException.class)
         .hasMessageContaining("slow-block")
         .hasMessageContaining("2 subtasks")
-        .hasMessageContaining("PT0.05S");
+        .hasMessageContaining("PT0.5S");
     assertThat(interrupted).isTrue();
   }
 
