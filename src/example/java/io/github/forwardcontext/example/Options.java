@@ -1,0 +1,138 @@
+package io.github.forwardcontext.example;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The example's command line.
+ *
+ * @param requests how many requests run concurrently
+ * @param steps denoising steps per request
+ * @param batchSizes the batch sizes the requests take, round robin
+ * @param layers transformer layers
+ * @param heads attention heads per layer
+ * @param dim model width; a multiple of {@code heads}
+ * @param seed seed of the weights and the initial noise
+ * @param serve the port to serve {@code /metrics} on after the run, 0 for any free port, or -1 for
+ *     none
+ */
+record Options(
+    int requests,
+    int steps,
+    List<Integer> batchSizes,
+    int layers,
+    int heads,
+    int dim,
+    long seed,
+    int serve) {
+
+  static final Options DEFAULTS = new Options(6, 24, List.of(1, 2, 4), 4, 4, 64, 42L, -1);
+
+  static final String USAGE =
+      """
+      Usage: example [options]
+        --requests N        concurrent requests, 1..256 (default 6)
+        --steps N           denoising steps per request, 1..1000 (default 24)
+        --batch-sizes LIST  comma-separated batch sizes, each 1..64 (default 1,2,4)
+        --layers N          transformer layers, 1..32 (default 4)
+        --heads N           attention heads, 1..64 (default 4)
+        --dim N             model width, 8..512, a multiple of --heads (default 64)
+        --seed N            seed of weights and noise (default 42)
+        --serve PORT        after the run, serve /metrics on 127.0.0.1:PORT until interrupted
+                            (0 picks a free port)
+        --help              print this help
+      """;
+
+  /** A bad command line: the message is one line naming the flag, the value and what is allowed. */
+  static final class UsageException extends IllegalArgumentException {
+    UsageException(String message) {
+      super(message);
+    }
+  }
+
+  /** {@return the options, or {@code null} when {@code --help} was asked for} */
+  static Options parse(String... args) {
+    Options o = DEFAULTS;
+    for (int i = 0; i < args.length; i++) {
+      String flag = args[i];
+      if (flag.equals("--help") || flag.equals("-h")) {
+        return null;
+      }
+      if (!flag.startsWith("--")) {
+        throw new UsageException("unexpected argument '" + flag + "'; flags start with --, see --help");
+      }
+      if (i + 1 >= args.length) {
+        throw new UsageException(flag + " needs a value; see --help");
+      }
+      String value = args[++i];
+      o =
+          switch (flag) {
+            case "--requests" ->
+                new Options(intIn(flag, value, 1, 256), o.steps, o.batchSizes, o.layers, o.heads,
+                    o.dim, o.seed, o.serve);
+            case "--steps" ->
+                new Options(o.requests, intIn(flag, value, 1, 1000), o.batchSizes, o.layers,
+                    o.heads, o.dim, o.seed, o.serve);
+            case "--batch-sizes" ->
+                new Options(o.requests, o.steps, sizes(flag, value), o.layers, o.heads, o.dim,
+                    o.seed, o.serve);
+            case "--layers" ->
+                new Options(o.requests, o.steps, o.batchSizes, intIn(flag, value, 1, 32), o.heads,
+                    o.dim, o.seed, o.serve);
+            case "--heads" ->
+                new Options(o.requests, o.steps, o.batchSizes, o.layers, intIn(flag, value, 1, 64),
+                    o.dim, o.seed, o.serve);
+            case "--dim" ->
+                new Options(o.requests, o.steps, o.batchSizes, o.layers, o.heads,
+                    intIn(flag, value, 8, 512), o.seed, o.serve);
+            case "--seed" ->
+                new Options(o.requests, o.steps, o.batchSizes, o.layers, o.heads, o.dim,
+                    longValue(flag, value), o.serve);
+            case "--serve" ->
+                new Options(o.requests, o.steps, o.batchSizes, o.layers, o.heads, o.dim, o.seed,
+                    intIn(flag, value, 0, 65535));
+            default -> throw new UsageException("unknown flag '" + flag + "'; see --help");
+          };
+    }
+    if (o.dim % o.heads != 0) {
+      throw new UsageException(
+          "--dim " + o.dim + " must be a multiple of --heads " + o.heads);
+    }
+    return o;
+  }
+
+  private static int intIn(String flag, String value, int min, int max) {
+    long parsed;
+    try {
+      parsed = Long.parseLong(value.strip());
+    } catch (NumberFormatException e) {
+      throw new UsageException(
+          flag + " must be a whole number from " + min + " to " + max + " but was '" + value + "'");
+    }
+    if (parsed < min || parsed > max) {
+      throw new UsageException(
+          flag + " must be from " + min + " to " + max + " but was " + parsed);
+    }
+    return (int) parsed;
+  }
+
+  private static long longValue(String flag, String value) {
+    try {
+      return Long.parseLong(value.strip());
+    } catch (NumberFormatException e) {
+      throw new UsageException(flag + " must be a whole number but was '" + value + "'");
+    }
+  }
+
+  private static List<Integer> sizes(String flag, String value) {
+    List<Integer> sizes = new ArrayList<>();
+    for (String part : value.split(",", -1)) {
+      if (part.isBlank()) {
+        throw new UsageException(
+            flag + " must be a comma-separated list of sizes from 1 to 64 but was '" + value + "'");
+      }
+      sizes.add(intIn(flag, part, 1, 64));
+    }
+    return List.copyOf(sizes);
+  }
+}
