@@ -39,7 +39,7 @@ import org.HdrHistogram.HistogramIterationValue;
  * }
  *
  * A pass is timed only when its attention metadata is present. Its {@linkplain
- * AttentionMetadata#batchSize() batch size} is read when the carrier is created, before the
+ * AttentionMetadata#batchSize() batch size} is read when the pass is created, before the
  * operation runs, and must not be negative. Each binding keeps its own start time, so nested tracked
  * passes are timed independently. A pass that throws is timed too, and its exception propagates
  * unchanged. The clock is {@link Clock#monotonicTime()} of the {@linkplain
@@ -165,39 +165,41 @@ public final class BatchSizeTracker {
   }
 
   /**
-   * Returns a carrier that binds a context with this timestep and attention metadata and, when the
-   * metadata is present, times the pass under its batch size.
+   * Returns a pass that binds a context with this timestep and attention metadata and, when the
+   * metadata is present, times its operation under the metadata's batch size.
    *
    * @param currentTimestep the timestep of the pass
    * @param attnMetadata the attention metadata of the pass; may be {@code null} (the pass is then
    *     bound but not timed)
-   * @return a carrier whose {@code run} and {@code call} bind the context and time the operation
+   * @return a pass whose {@code run} and {@code call} bind the context and time the operation
    * @throws IllegalArgumentException if the metadata reports a negative batch size
    */
-  public ForwardContext.Carrier where(int currentTimestep, AttentionMetadata attnMetadata) {
-    return carrier(new ForwardContext(currentTimestep, attnMetadata, null));
+  public TrackedPass where(int currentTimestep, AttentionMetadata attnMetadata) {
+    return where(currentTimestep, attnMetadata, null);
   }
 
   /**
-   * Returns a carrier that binds a context with this timestep, attention metadata and forward batch
-   * and, when the metadata is present, times the pass under its batch size.
+   * Returns a pass that binds a context with this timestep, attention metadata and forward batch
+   * and, when the metadata is present, times its operation under the metadata's batch size.
    *
    * @param currentTimestep the timestep of the pass
    * @param attnMetadata the attention metadata of the pass; may be {@code null} (the pass is then
    *     bound but not timed)
    * @param forwardBatch the pipeline's per-request state; may be {@code null}
-   * @return a carrier whose {@code run} and {@code call} bind the context and time the operation
+   * @return a pass whose {@code run} and {@code call} bind the context and time the operation
    * @throws IllegalArgumentException if the metadata reports a negative batch size
    */
-  public ForwardContext.Carrier where(
+  public TrackedPass where(
       int currentTimestep, AttentionMetadata attnMetadata, ForwardBatch forwardBatch) {
-    return carrier(new ForwardContext(currentTimestep, attnMetadata, forwardBatch));
+    ForwardContext context = new ForwardContext(currentTimestep, attnMetadata, forwardBatch);
+    return new TrackedPass(context, seriesOf(context));
   }
 
-  ForwardContext.Carrier carrier(ForwardContext context) {
+  /** The series a context's pass is timed under, or {@code null} if it is not timed. */
+  private Series seriesOf(ForwardContext context) {
     AttentionMetadata metadata = context.attnMetadata();
     if (metadata == null) {
-      return new ForwardContext.Carrier(context, null);
+      return null;
     }
     int batchSize = metadata.batchSize();
     if (batchSize < 0) {
@@ -207,7 +209,45 @@ public final class BatchSizeTracker {
               + " reported "
               + batchSize);
     }
-    return new ForwardContext.Carrier(context, series(batchSize));
+    return series(batchSize);
+  }
+
+  // Global tracking: ForwardContext.run and call come here when the start-up setting is on.
+  void run(ForwardContext context, Runnable op) {
+    timedRun(context, seriesOf(context), op);
+  }
+
+  <R, E extends Throwable> R call(ForwardContext context, ScopedValue.CallableOp<? extends R, E> op)
+      throws E {
+    return timedCall(context, seriesOf(context), op);
+  }
+
+  // Static and apart from TrackedPass.run/call, so that those stay small enough to be inlined
+  // where the pass is created: the TrackedPass then never reaches the heap.
+  private static void timedRun(ForwardContext context, Series series, Runnable op) {
+    if (series == null) {
+      context.bindRun(op);
+      return;
+    }
+    long start = series.tracker.clock.monotonicTime();
+    try {
+      context.bindRun(op);
+    } finally {
+      series.tracker.stop(series, start);
+    }
+  }
+
+  private static <R, E extends Throwable> R timedCall(
+      ForwardContext context, Series series, ScopedValue.CallableOp<? extends R, E> op) throws E {
+    if (series == null) {
+      return context.bindCall(op);
+    }
+    long start = series.tracker.clock.monotonicTime();
+    try {
+      return context.bindCall(op);
+    } finally {
+      series.tracker.stop(series, start);
+    }
   }
 
   /**
@@ -381,48 +421,145 @@ public final class BatchSizeTracker {
         : duration.toNanos();
   }
 
+  /**
+   * One forward pass to bind and time, from {@link BatchSizeTracker#where(int, AttentionMetadata)}.
+   * Each {@code run} or {@code call} binds {@link #context()} like {@link ForwardContext#run} and,
+   * when the context has attention metadata, records the operation's duration under its batch size,
+   * also when the operation throws. A pass may be run any number of times, from any thread; each
+   * run is timed on its own.
+   */
+  public static final class TrackedPass {
+    private final ForwardContext context;
+    private final Series series; // null: not timed (no attention metadata)
+
+    TrackedPass(ForwardContext context, Series series) {
+      this.context = context;
+      this.series = series;
+    }
+
+    /** {@return the context this pass binds} */
+    public ForwardContext context() {
+      return context;
+    }
+
+    /** {@return whether running this pass records a timing (it has attention metadata)} */
+    public boolean isTimed() {
+      return series != null;
+    }
+
+    /**
+     * Runs {@code op} with the context bound and times it. An exception thrown by {@code op}
+     * propagates unchanged, after the pass is recorded.
+     *
+     * @param op the operation to run
+     * @throws java.util.concurrent.StructureViolationException if {@code op} opened a structured
+     *     task scope that it did not close
+     */
+    public void run(Runnable op) {
+      Objects.requireNonNull(op, "op");
+      timedRun(context, series, op);
+    }
+
+    /**
+     * Calls {@code op} with the context bound, times it and returns its result. An exception thrown
+     * by {@code op}, checked or not, propagates unchanged, after the pass is recorded.
+     *
+     * @param op the operation to call
+     * @param <R> the result type
+     * @param <E> the type of the exception {@code op} may throw
+     * @return the result of {@code op}
+     * @throws E if {@code op} throws it
+     * @throws java.util.concurrent.StructureViolationException if {@code op} opened a structured
+     *     task scope that it did not close
+     */
+    public <R, E extends Throwable> R call(ScopedValue.CallableOp<? extends R, E> op) throws E {
+      Objects.requireNonNull(op, "op");
+      return timedCall(context, series, op);
+    }
+
+    @Override
+    public String toString() {
+      return "TrackedPass[" + context + (series == null ? ", untimed" : "") + "]";
+    }
+  }
+
   /** The timer and median histograms of one batch size (or of the sizes beyond the cap). */
   static final class Series {
     final BatchSizeTracker tracker;
     final int batchSize;
     final Timer timer;
     // Striped by thread id, so that threads finishing passes of one batch size at the same time
-    // rarely share a lock. Each stripe's histogram is its own monitor.
-    private final Histogram[] stripes = new Histogram[STRIPES];
+    // rarely share a stripe.
+    private final Stripe[] stripes = new Stripe[STRIPES];
 
     Series(BatchSizeTracker tracker, int batchSize, Timer timer) {
       this.tracker = tracker;
       this.batchSize = batchSize;
       this.timer = timer;
       for (int i = 0; i < stripes.length; i++) {
-        stripes[i] = new Histogram(SIGNIFICANT_DIGITS); // auto-resizing, starts at 2 KiB
+        stripes[i] = new Stripe();
       }
-    }
-
-    long start() {
-      return tracker.clock.monotonicTime();
-    }
-
-    void stop(long start) {
-      tracker.stop(this, start);
     }
 
     void record(long nanos) {
       long value = Math.clamp(nanos, 0L, HIGHEST_TRACKABLE_NANOS);
-      Histogram stripe = stripes[(int) Thread.currentThread().threadId() & (STRIPES - 1)];
-      synchronized (stripe) {
-        stripe.recordValue(value);
+      Stripe stripe = stripes[(int) Thread.currentThread().threadId() & (STRIPES - 1)];
+      stripe.lock();
+      try {
+        stripe.histogram.recordValue(value);
+      } finally {
+        stripe.unlock();
       }
     }
 
     Histogram snapshot() {
       Histogram sum = new Histogram(SIGNIFICANT_DIGITS);
-      for (Histogram stripe : stripes) {
-        synchronized (stripe) {
-          sum.add(stripe);
+      for (Stripe stripe : stripes) {
+        stripe.lock();
+        try {
+          sum.add(stripe.histogram);
+        } finally {
+          stripe.unlock();
         }
       }
       return sum;
+    }
+  }
+
+  /**
+   * One stripe's histogram and its lock. The critical section is a histogram increment of a few
+   * nanoseconds and stripes are chosen by thread, so the lock is nearly always free: a spin lock
+   * takes it with one compare-and-set and releases it with a plain store, where a monitor pays two
+   * atomic operations. A waiter spins briefly, then yields its (virtual or platform) thread.
+   */
+  static final class Stripe {
+    private static final VarHandle LOCKED;
+
+    static {
+      try {
+        LOCKED = MethodHandles.lookup().findVarHandle(Stripe.class, "locked", int.class);
+      } catch (ReflectiveOperationException e) {
+        throw new ExceptionInInitializerError(e);
+      }
+    }
+
+    final Histogram histogram = new Histogram(SIGNIFICANT_DIGITS); // auto-resizing, from 2 KiB
+    @SuppressWarnings("unused") // through LOCKED
+    private volatile int locked;
+
+    void lock() {
+      int spins = 0;
+      while (!LOCKED.weakCompareAndSetAcquire(this, 0, 1)) {
+        if (++spins < 64) {
+          Thread.onSpinWait();
+        } else {
+          Thread.yield();
+        }
+      }
+    }
+
+    void unlock() {
+      LOCKED.setRelease(this, 0);
     }
   }
 
@@ -432,23 +569,22 @@ public final class BatchSizeTracker {
    * batch size, under the tracker's lock).
    */
   private static final class Index {
-    static final Index EMPTY = new Index(new int[2], new Series[2], new Series[0]);
+    static final Index EMPTY = new Index(new Series[2], new Series[0]);
 
-    final int[] keys;
-    final Series[] slots; // null: empty slot
+    final Series[] slots; // null: empty slot; probed by Series.batchSize, no separate key array
     final Series[] ordered; // in the order the batch sizes were first seen
 
-    Index(int[] keys, Series[] slots, Series[] ordered) {
-      this.keys = keys;
+    Index(Series[] slots, Series[] ordered) {
       this.slots = slots;
       this.ordered = ordered;
     }
 
     Series get(int batchSize) {
-      int mask = slots.length - 1;
+      Series[] table = slots;
+      int mask = table.length - 1;
       for (int i = slot(batchSize, mask); ; i = (i + 1) & mask) {
-        Series series = slots[i];
-        if (series == null || keys[i] == batchSize) {
+        Series series = table[i];
+        if (series == null || series.batchSize == batchSize) {
           return series;
         }
       }
@@ -458,17 +594,15 @@ public final class BatchSizeTracker {
       Series[] newOrdered = Arrays.copyOf(ordered, ordered.length + 1);
       newOrdered[ordered.length] = series;
       int capacity = Integer.highestOneBit(newOrdered.length * 4 - 1); // load factor <= 1/2
-      int[] newKeys = new int[capacity];
       Series[] newSlots = new Series[capacity];
       for (Series s : newOrdered) {
         int i = slot(s.batchSize, capacity - 1);
         while (newSlots[i] != null) {
           i = (i + 1) & (capacity - 1);
         }
-        newKeys[i] = s.batchSize;
         newSlots[i] = s;
       }
-      return new Index(newKeys, newSlots, newOrdered);
+      return new Index(newSlots, newOrdered);
     }
 
     private static int slot(int batchSize, int mask) {

@@ -137,57 +137,48 @@ public record ForwardContext(
   }
 
   /**
-   * Returns a carrier that binds a context with this timestep and attention metadata and no forward
-   * batch.
+   * Returns a context with this timestep and attention metadata and no forward batch, whose {@link
+   * #run(Runnable) run} and {@link #call(ScopedValue.CallableOp) call} bind it: {@code
+   * ForwardContext.where(t, meta).run(op)}.
    *
    * @param currentTimestep the timestep of the pass
    * @param attnMetadata the attention metadata of the pass; may be {@code null}
-   * @return a carrier whose {@code run} and {@code call} bind the context for their operation
+   * @return the context, ready to bind
    */
-  public static Carrier where(int currentTimestep, AttentionMetadata attnMetadata) {
-    return where(new ForwardContext(currentTimestep, attnMetadata, null));
+  public static ForwardContext where(int currentTimestep, AttentionMetadata attnMetadata) {
+    return new ForwardContext(currentTimestep, attnMetadata, null);
   }
 
   /**
-   * Returns a carrier that binds a context with this timestep, attention metadata and forward batch.
+   * Returns a context with this timestep, attention metadata and forward batch, whose {@link
+   * #run(Runnable) run} and {@link #call(ScopedValue.CallableOp) call} bind it: {@code
+   * ForwardContext.where(t, meta, batch).call(op)}.
    *
    * @param currentTimestep the timestep of the pass
    * @param attnMetadata the attention metadata of the pass; may be {@code null}
    * @param forwardBatch the pipeline's per-request state; may be {@code null}
-   * @return a carrier whose {@code run} and {@code call} bind the context for their operation
+   * @return the context, ready to bind
    */
-  public static Carrier where(
+  public static ForwardContext where(
       int currentTimestep, AttentionMetadata attnMetadata, ForwardBatch forwardBatch) {
-    return where(new ForwardContext(currentTimestep, attnMetadata, forwardBatch));
+    return new ForwardContext(currentTimestep, attnMetadata, forwardBatch);
   }
 
   /**
-   * Returns a carrier that binds the given context.
-   *
-   * @param context the context to bind
-   * @return a carrier whose {@code run} and {@code call} bind {@code context} for their operation
-   */
-  public static Carrier where(ForwardContext context) {
-    Objects.requireNonNull(context, "context");
-    BatchSizeTracker global = GLOBAL_TRACKER;
-    return global == null ? new Carrier(context, null) : global.carrier(context);
-  }
-
-  /**
-   * Returns a carrier that binds a copy of the current context with other attention metadata: the
-   * timestep and the forward batch stay, the metadata is swapped for the carrier's operation. Models
-   * use it for an inner block that runs another attention backend.
+   * Returns a copy of the current context with other attention metadata, ready to bind: the
+   * timestep and the forward batch stay, the metadata is swapped for the inner block that runs
+   * another attention backend.
    *
    * {@snippet :
    * ForwardContext.whereAttnMetadata(crossAttentionMetadata).run(() -> crossAttention(x));
    * }
    *
    * @param attnMetadata the metadata for the inner block; may be {@code null}
-   * @return a carrier binding {@code current().withAttnMetadata(attnMetadata)}
+   * @return {@code current().withAttnMetadata(attnMetadata)}
    * @throws IllegalStateException if no forward context is bound
    */
-  public static Carrier whereAttnMetadata(AttentionMetadata attnMetadata) {
-    return where(current().withAttnMetadata(attnMetadata));
+  public static ForwardContext whereAttnMetadata(AttentionMetadata attnMetadata) {
+    return current().withAttnMetadata(attnMetadata);
   }
 
   /**
@@ -266,7 +257,7 @@ public record ForwardContext(
   public static Runnable wrap(Runnable task) {
     Objects.requireNonNull(task, "task");
     ForwardContext captured = orElse(null);
-    return captured == null ? task : () -> ScopedValue.where(KEY, captured).run(task);
+    return captured == null ? task : () -> captured.bindRun(task);
   }
 
   /**
@@ -281,7 +272,7 @@ public record ForwardContext(
   public static <V> Callable<V> wrap(Callable<V> task) {
     Objects.requireNonNull(task, "task");
     ForwardContext captured = orElse(null);
-    return captured == null ? task : () -> ScopedValue.where(KEY, captured).call(task::call);
+    return captured == null ? task : () -> captured.bindCall(task::call);
   }
 
   /**
@@ -296,7 +287,7 @@ public record ForwardContext(
   public static <V> Supplier<V> wrapSupplier(Supplier<V> task) {
     Objects.requireNonNull(task, "task");
     ForwardContext captured = orElse(null);
-    return captured == null ? task : () -> ScopedValue.where(KEY, captured).call(task::get);
+    return captured == null ? task : () -> captured.bindCall(task::get);
   }
 
   /**
@@ -340,88 +331,53 @@ public record ForwardContext(
   }
 
   // ---------------------------------------------------------------------------------------------
+  // Binding this context.
 
   /**
-   * Binds one forward context for the duration of an operation, like {@link ScopedValue.Carrier}.
-   * Obtained from {@link ForwardContext#where(int, AttentionMetadata)} and its overloads, or from
-   * {@link BatchSizeTracker#where(int, AttentionMetadata)}, which also times the operation.
+   * Runs {@code op} with this context bound to the current thread. The previous binding, or none,
+   * is back when {@code op} returns or throws; an exception thrown by {@code op} propagates
+   * unchanged. The pass is untracked, unless global tracking is on (see {@link BatchSizeTracker}).
    *
-   * <p>A carrier is immutable and may be used any number of times, from any thread; each {@code
-   * run} or {@code call} is a binding (and, when tracked, a timed pass) of its own.
+   * @param op the operation to run
+   * @throws java.util.concurrent.StructureViolationException if {@code op} opened a structured
+   *     task scope that it did not close
    */
-  public static final class Carrier {
-    private final ForwardContext context;
-    private final BatchSizeTracker.Series series; // null: untracked
-
-    Carrier(ForwardContext context, BatchSizeTracker.Series series) {
-      this.context = context;
-      this.series = series;
+  public void run(Runnable op) {
+    Objects.requireNonNull(op, "op");
+    BatchSizeTracker global = GLOBAL_TRACKER;
+    if (global == null) {
+      ScopedValue.where(KEY, this).run(op);
+    } else {
+      global.run(this, op);
     }
+  }
 
-    /** {@return the context this carrier binds} */
-    public ForwardContext context() {
-      return context;
-    }
+  /**
+   * Calls {@code op} with this context bound to the current thread and returns its result. The
+   * previous binding, or none, is back when {@code op} returns or throws; an exception thrown by
+   * {@code op}, checked or not, propagates unchanged. The pass is untracked, unless global tracking
+   * is on (see {@link BatchSizeTracker}).
+   *
+   * @param op the operation to call
+   * @param <R> the result type
+   * @param <E> the type of the exception {@code op} may throw
+   * @return the result of {@code op}
+   * @throws E if {@code op} throws it
+   * @throws java.util.concurrent.StructureViolationException if {@code op} opened a structured
+   *     task scope that it did not close
+   */
+  public <R, E extends Throwable> R call(ScopedValue.CallableOp<? extends R, E> op) throws E {
+    Objects.requireNonNull(op, "op");
+    BatchSizeTracker global = GLOBAL_TRACKER;
+    return global == null ? ScopedValue.where(KEY, this).call(op) : global.call(this, op);
+  }
 
-    /**
-     * Runs {@code op} with this carrier's context bound to the current thread. The previous binding,
-     * or none, is back when {@code op} returns or throws; an exception thrown by {@code op}
-     * propagates unchanged.
-     *
-     * @param op the operation to run
-     * @throws java.util.concurrent.StructureViolationException if {@code op} opened a structured
-     *     task scope that it did not close
-     */
-    public void run(Runnable op) {
-      Objects.requireNonNull(op, "op");
-      BatchSizeTracker.Series s = series;
-      if (s == null) {
-        ScopedValue.where(KEY, context).run(op);
-        return;
-      }
-      long start = s.start();
-      try {
-        ScopedValue.where(KEY, context).run(op);
-      } finally {
-        s.stop(start);
-      }
-    }
+  // The tracker's way in: binds without asking the global tracker again.
+  void bindRun(Runnable op) {
+    ScopedValue.where(KEY, this).run(op);
+  }
 
-    /**
-     * Calls {@code op} with this carrier's context bound to the current thread and returns its
-     * result. The previous binding, or none, is back when {@code op} returns or throws; an exception
-     * thrown by {@code op}, checked or not, propagates unchanged.
-     *
-     * @param op the operation to call
-     * @param <R> the result type
-     * @param <E> the type of the exception {@code op} may throw
-     * @return the result of {@code op}
-     * @throws E if {@code op} throws it
-     * @throws java.util.concurrent.StructureViolationException if {@code op} opened a structured
-     *     task scope that it did not close
-     */
-    public <R, E extends Throwable> R call(ScopedValue.CallableOp<? extends R, E> op) throws E {
-      Objects.requireNonNull(op, "op");
-      BatchSizeTracker.Series s = series;
-      if (s == null) {
-        return ScopedValue.where(KEY, context).call(op);
-      }
-      long start = s.start();
-      try {
-        return ScopedValue.where(KEY, context).call(op);
-      } finally {
-        s.stop(start);
-      }
-    }
-
-    /** {@return whether a {@code run} or {@code call} of this carrier is timed} */
-    public boolean isTracked() {
-      return series != null;
-    }
-
-    @Override
-    public String toString() {
-      return "ForwardContext.Carrier[" + context + (series == null ? "" : ", tracked") + "]";
-    }
+  <R, E extends Throwable> R bindCall(ScopedValue.CallableOp<? extends R, E> op) throws E {
+    return ScopedValue.where(KEY, this).call(op);
   }
 }

@@ -84,10 +84,10 @@ class BatchSizeTrackerTest implements NoContextLeftBound {
 
   @Test
   void passWithoutMetadataIsBoundButNotTimed() {
-    ForwardContext.Carrier carrier = tracker.where(0, null);
+    BatchSizeTracker.TrackedPass pass = tracker.where(0, null);
 
-    assertThat(carrier.isTracked()).isFalse();
-    assertThat(carrier.call(() -> ForwardContext.current().currentTimestep())).isZero();
+    assertThat(pass.isTimed()).isFalse();
+    assertThat(pass.call(() -> ForwardContext.current().currentTimestep())).isZero();
     assertThat(registry.find("forward.pass").timers()).isEmpty();
   }
 

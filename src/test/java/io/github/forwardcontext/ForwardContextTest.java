@@ -167,20 +167,31 @@ class ForwardContextTest implements NoContextLeftBound {
 
   @Test
   void nullOperationsAreRejectedByName() {
-    ForwardContext.Carrier carrier = ForwardContext.where(0, null);
+    ForwardContext context = ForwardContext.where(0, null);
 
-    assertThatThrownBy(() -> carrier.run(null))
+    assertThatThrownBy(() -> context.run(null))
         .isInstanceOf(NullPointerException.class)
         .hasMessage("op");
-    assertThatThrownBy(() -> ForwardContext.where(null))
+    assertThatThrownBy(() -> context.call(null))
         .isInstanceOf(NullPointerException.class)
-        .hasMessage("context");
+        .hasMessage("op");
   }
 
   @Test
-  void untrackedWhereIsNotTimedWhileGlobalTrackingIsOff() {
+  void globalTrackingIsOffByDefault() {
     assertThat(BatchSizeTracker.global()).isEmpty();
-    assertThat(ForwardContext.where(0, META).isTracked()).isFalse();
+  }
+
+  @Test
+  void aContextBindsItselfAndCanBeBoundAgainWithOtherMetadata() {
+    ForwardContext context = new ForwardContext(3, META, BATCH);
+    TestMetadata other = new TestMetadata(2);
+
+    ForwardContext inner =
+        context.call(
+            () -> ForwardContext.current().withAttnMetadata(other).call(ForwardContext::current));
+
+    assertThat(inner).isEqualTo(new ForwardContext(3, other, BATCH));
   }
 
   @Test

@@ -10,12 +10,11 @@ final class GlobalTrackingProbe {
 
   public static void main(String[] args) {
     Metrics.addRegistry(new SimpleMeterRegistry());
-    ForwardContext.Carrier carrier = ForwardContext.where(1, new TestMetadata(6));
+    ForwardContext context = ForwardContext.where(1, new TestMetadata(6));
     for (int i = 0; i < 3; i++) {
-      carrier.run(() -> ForwardContext.current().currentTimestep());
+      context.run(() -> ForwardContext.current().currentTimestep());
     }
     Timer timer = Metrics.globalRegistry.find("forward.pass").tag("batch.size", "6").timer();
-    System.out.println("tracked=" + carrier.isTracked());
     System.out.println("count=" + (timer == null ? 0 : timer.count()));
     System.out.println("global=" + BatchSizeTracker.global().isPresent());
     BatchSizeTracker.global().ifPresent(t -> System.out.println("rows=" + t.stats()));

@@ -38,7 +38,7 @@ class HandoffTest implements NoContextLeftBound {
     List<ForwardContext> seen = new CopyOnWriteArrayList<>();
 
     Runnable task =
-        ForwardContext.where(bound)
+        bound
             .call(() -> ForwardContext.wrap((Runnable) () -> seen.add(ForwardContext.current())));
     single.submit(task).get();
 

@@ -27,7 +27,7 @@ class InheritanceTest implements NoContextLeftBound {
     ForwardContext bound = new ForwardContext(11, META, new TestBatch("r"));
 
     ForwardContext grandchildSaw =
-        ForwardContext.where(bound)
+        bound
             .call(
                 () -> {
                   try (var scope = StructuredTaskScope.<ForwardContext>open()) {

@@ -1,7 +1,6 @@
 package io.github.forwardcontext.structured;
 
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.Callable;
@@ -27,8 +26,8 @@ import java.util.concurrent.Semaphore;
  * <h2>Life cycle of a call</h2>
  *
  * <ul>
- *   <li>Each task runs in a new virtual thread named {@code <name>-<index>}; the call returns when
- *       every task has finished, never earlier.
+ *   <li>Each task runs in a new virtual thread named after the fan-out; the call returns when every
+ *       task has finished, never earlier.
  *   <li>The first task to fail cancels the others (their threads are interrupted) and the call
  *       throws that task's exception itself, not wrapped. The failures of the other tasks are attached
  *       to it as {@linkplain Throwable#getSuppressed() suppressed} exceptions, except the {@link
@@ -92,8 +91,7 @@ public final class FanOut {
   /**
    * {@return an unbounded fan-out without deadline whose threads are named after what they do}
    *
-   * @param name what the subtasks are, such as {@code "attention-head"}; threads are named {@code
-   *     name-0}, {@code name-1}, ...
+   * @param name what the subtasks are, such as {@code "attention-head"}: the name of their threads
    * @throws IllegalArgumentException if {@code name} is blank
    */
   public static FanOut named(String name) {
@@ -135,7 +133,7 @@ public final class FanOut {
     return new FanOut(name, maxParallelism, deadline);
   }
 
-  /** {@return the name of this fan-out's threads, without the index} */
+  /** {@return the name of this fan-out's threads} */
   public String name() {
     return name;
   }
@@ -156,23 +154,7 @@ public final class FanOut {
     for (int i = 0; i < tasks.size(); i++) {
       Objects.requireNonNull(tasks.get(i), "tasks[" + i + "]");
     }
-    if (maxParallelism == 0 || maxParallelism >= tasks.size()) {
-      return StructuredScopes.forkAll(name, tasks, deadline);
-    }
-    Semaphore permits = new Semaphore(maxParallelism);
-    List<Callable<T>> bounded = new ArrayList<>(tasks.size());
-    for (Callable<? extends T> task : tasks) {
-      bounded.add(
-          () -> {
-            permits.acquire();
-            try {
-              return task.call();
-            } finally {
-              permits.release();
-            }
-          });
-    }
-    return StructuredScopes.forkAll(name, bounded, deadline);
+    return invokeAll(tasks.size(), i -> tasks.get(i).call());
   }
 
   /**
@@ -192,12 +174,9 @@ public final class FanOut {
     if (count < 0) {
       throw new IllegalArgumentException("count must be >= 0 but was " + count);
     }
-    List<Callable<T>> tasks = new ArrayList<>(count);
-    for (int i = 0; i < count; i++) {
-      int index = i;
-      tasks.add(() -> task.call(index));
-    }
-    return invokeAll(tasks);
+    Semaphore permits =
+        maxParallelism == 0 || maxParallelism >= count ? null : new Semaphore(maxParallelism);
+    return StructuredScopes.forkAll(name, count, task, permits, deadline);
   }
 
   @Override

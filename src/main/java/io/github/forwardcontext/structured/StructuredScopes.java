@@ -4,9 +4,9 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Queue;
-import java.util.concurrent.Callable;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Semaphore;
 import java.util.concurrent.StructuredTaskScope;
 import java.util.concurrent.StructuredTaskScope.Joiner;
 import java.util.concurrent.ThreadFactory;
@@ -21,19 +21,25 @@ final class StructuredScopes {
   private StructuredScopes() {}
 
   /**
-   * Forks one virtual thread per task, named {@code name-0}, {@code name-1}, ..., waits for all and
-   * returns their results in task order.
+   * Forks one virtual thread per index, all named {@code name}, runs {@code task} for each index
+   * (holding a permit of {@code permits}, if given, while the task body runs), waits for all and
+   * returns the results in index order.
    *
+   * @param permits bounds how many task bodies run at once, or {@code null} for no bound
    * @param deadline the timeout, or {@code null} for none
    * @throws Exception the first task failure itself, with the other tasks' failures attached as
    *     suppressed (the InterruptedExceptions of cancelled tasks are left out); a {@link
    *     TimeoutException} when the deadline passes first
    */
   static <T> List<T> forkAll(
-      String name, List<? extends Callable<? extends T>> tasks, Duration deadline)
+      String name,
+      int count,
+      FanOut.IndexedTask<? extends T> task,
+      Semaphore permits,
+      Duration deadline)
       throws Exception {
     Queue<Throwable> failures = new ConcurrentLinkedQueue<>();
-    ThreadFactory threads = Thread.ofVirtual().name(name + "-", 0).factory();
+    ThreadFactory threads = Thread.ofVirtual().name(name).factory();
     try (var scope =
         StructuredTaskScope.open(
             Joiner.<T>allSuccessfulOrThrow(),
@@ -41,18 +47,27 @@ final class StructuredScopes {
               var c = config.withName(name).withThreadFactory(threads);
               return deadline == null ? c : c.withTimeout(deadline);
             })) {
-      for (Callable<? extends T> task : tasks) {
+      for (int i = 0; i < count; i++) {
+        int index = i;
         scope.fork(
             () -> {
               try {
-                return task.call();
+                if (permits == null) {
+                  return task.call(index);
+                }
+                permits.acquire();
+                try {
+                  return task.call(index);
+                } finally {
+                  permits.release();
+                }
               } catch (Throwable failure) {
                 failures.add(failure);
                 throw failure;
               }
             });
       }
-      List<T> results = new ArrayList<>(tasks.size());
+      List<T> results = new ArrayList<>(count);
       scope.join().forEach(subtask -> results.add(subtask.get()));
       return results;
     } catch (StructuredTaskScope.FailedException e) {
@@ -70,7 +85,7 @@ final class StructuredScopes {
               "fan-out '"
                   + name
                   + "' of "
-                  + tasks.size()
+                  + count
                   + " subtasks did not finish within its deadline of "
                   + deadline
                   + "; the unfinished subtasks were cancelled");

@@ -1,0 +1,83 @@
+package io.github.forwardcontext.jmh;
+
+import io.github.forwardcontext.ForwardContext;
+import io.github.forwardcontext.structured.FanOut;
+import io.opentelemetry.context.Context;
+import java.util.List;
+import java.util.concurrent.StructuredTaskScope;
+import java.util.concurrent.StructuredTaskScope.Joiner;
+import java.util.concurrent.StructuredTaskScope.Subtask;
+import java.util.concurrent.TimeUnit;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Warmup;
+
+/**
+ * A forward pass that forks 1,000 virtual-thread subtasks, each reading the context once: through
+ * the library's {@link FanOut}, against the same fan-out written with a raw {@code
+ * StructuredTaskScope} and a raw {@code ScopedValue}, with an {@code InheritableThreadLocal}, and
+ * with OpenTelemetry's {@code Context.wrap}-ped callables.
+ *
+ * <p>Run: {@code ./mvnw -q -f jmh/pom.xml package exec:exec -Djmh.args="-prof gc FanOutBenchmark"}
+ */
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.MICROSECONDS)
+@Warmup(iterations = 3, time = 1)
+@Measurement(iterations = 5, time = 1)
+@Fork(
+    value = 2,
+    jvmArgsAppend = {"--enable-preview", "-Xms1g", "-Xmx1g", "-XX:+AlwaysPreTouch"})
+public class FanOutBenchmark {
+  private static final int SUBTASKS = 1000;
+  private static final FanOut FAN_OUT = FanOut.named("subtask");
+
+  @Benchmark
+  public List<Integer> library() throws Exception {
+    return Peers.CONTEXT
+        .call(
+            () ->
+                FAN_OUT.invokeAll(SUBTASKS, i -> ForwardContext.current().currentTimestep()));
+  }
+
+  @Benchmark
+  public List<Integer> rawScopedValue() throws Exception {
+    return ScopedValue.where(Peers.RAW, Peers.CONTEXT)
+        .call(
+            () -> {
+              try (var scope = StructuredTaskScope.open(Joiner.<Integer>allSuccessfulOrThrow())) {
+                for (int i = 0; i < SUBTASKS; i++) {
+                  scope.fork(() -> Peers.RAW.get().currentTimestep());
+                }
+                return scope.join().map(Subtask::get).toList();
+              }
+            });
+  }
+
+  @Benchmark
+  public List<Integer> inheritableThreadLocal() throws Exception {
+    Peers.INHERITABLE.set(Peers.CONTEXT);
+    try (var scope = StructuredTaskScope.open(Joiner.<Integer>allSuccessfulOrThrow())) {
+      for (int i = 0; i < SUBTASKS; i++) {
+        scope.fork(() -> Peers.INHERITABLE.get().currentTimestep());
+      }
+      return scope.join().map(Subtask::get).toList();
+    } finally {
+      Peers.INHERITABLE.remove();
+    }
+  }
+
+  @Benchmark
+  public List<Integer> openTelemetry() throws Exception {
+    Context context = Context.current().with(Peers.OTEL, Peers.CONTEXT);
+    try (var scope = StructuredTaskScope.open(Joiner.<Integer>allSuccessfulOrThrow())) {
+      for (int i = 0; i < SUBTASKS; i++) {
+        scope.fork(context.wrap(() -> Context.current().get(Peers.OTEL).currentTimestep()));
+      }
+      return scope.join().map(Subtask::get).toList();
+    }
+  }
+}

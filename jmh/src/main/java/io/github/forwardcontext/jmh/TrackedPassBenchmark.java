@@ -1,0 +1,124 @@
+package io.github.forwardcontext.jmh;
+
+import io.github.forwardcontext.BatchSizeTracker;
+import io.github.forwardcontext.ForwardContext;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.util.concurrent.TimeUnit;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.Warmup;
+
+/**
+ * One tracked forward pass whose body reads the context once: {@code tracker.where(t,
+ * meta).call(op)} against
+ *
+ * <ul>
+ *   <li>{@code floor}: a raw binding, two {@code System.nanoTime()} calls and {@code record} on a
+ *       Timer cached in an array by batch size;
+ *   <li>{@code naiveMicrometer}: the same with {@code Timer.builder(..).tag("batch.size",
+ *       ..).register(registry)} per pass;
+ *   <li>{@code withTags}: the same with {@code MeterProvider.withTags} per pass.
+ * </ul>
+ *
+ * The passes cycle through {@code distinctSizes} batch sizes, so the cost shows whether it depends
+ * on how many sizes the tracker knows.
+ *
+ * <p>Run: {@code ./mvnw -q -f jmh/pom.xml package exec:exec -Djmh.args="-prof gc TrackedPass"}
+ */
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.NANOSECONDS)
+@Warmup(iterations = 3, time = 1)
+@Measurement(iterations = 5, time = 1)
+@Fork(
+    value = 2,
+    jvmArgsAppend = {"--enable-preview", "-Xms1g", "-Xmx1g", "-XX:+AlwaysPreTouch"})
+@State(Scope.Thread)
+public class TrackedPassBenchmark {
+  private static final ScopedValue.CallableOp<ForwardContext, RuntimeException> READ_LIBRARY =
+      ForwardContext::current;
+  private static final ScopedValue.CallableOp<ForwardContext, RuntimeException> READ_RAW =
+      Peers.RAW::get;
+
+  @Param({"1", "8", "1024"})
+  public int distinctSizes;
+
+  private MeterRegistry registry;
+  private BatchSizeTracker tracker;
+  private Peers.Meta[] metas;
+  private Timer[] timers;
+  private String[] tags;
+  private io.micrometer.core.instrument.Meter.MeterProvider<Timer> provider;
+  private int mask;
+  private int next;
+
+  @Setup
+  public void setUp() {
+    registry = new SimpleMeterRegistry();
+    tracker = BatchSizeTracker.builder(registry).build();
+    metas = Peers.metas(distinctSizes);
+    mask = distinctSizes - 1; // a power of two
+    timers = new Timer[distinctSizes];
+    tags = new String[distinctSizes];
+    provider = Timer.builder("forward.pass.provider").withRegistry(registry);
+    for (int i = 0; i < distinctSizes; i++) {
+      tags[i] = Integer.toString(metas[i].batchSize());
+      timers[i] = Timer.builder("forward.pass.floor").tag("batch.size", tags[i]).register(registry);
+      // Every size seen once before measuring: the steady state of a long-running pipeline.
+      tracker.where(i, metas[i]).call(READ_LIBRARY);
+    }
+  }
+
+  @Benchmark
+  public ForwardContext tracked() {
+    int i = next++ & mask;
+    return tracker.where(i, metas[i]).call(READ_LIBRARY);
+  }
+
+  @Benchmark
+  public ForwardContext floor() {
+    int i = next++ & mask;
+    long start = System.nanoTime();
+    try {
+      return ScopedValue.where(Peers.RAW, new ForwardContext(i, metas[i], null)).call(READ_RAW);
+    } finally {
+      timers[i].record(System.nanoTime() - start, TimeUnit.NANOSECONDS);
+    }
+  }
+
+  @Benchmark
+  public ForwardContext naiveMicrometer() {
+    int i = next++ & mask;
+    long start = System.nanoTime();
+    try {
+      return ScopedValue.where(Peers.RAW, new ForwardContext(i, metas[i], null)).call(READ_RAW);
+    } finally {
+      Timer.builder("forward.pass.naive")
+          .tag("batch.size", Integer.toString(metas[i].batchSize()))
+          .register(registry)
+          .record(System.nanoTime() - start, TimeUnit.NANOSECONDS);
+    }
+  }
+
+  @Benchmark
+  public ForwardContext withTags() {
+    int i = next++ & mask;
+    long start = System.nanoTime();
+    try {
+      return ScopedValue.where(Peers.RAW, new ForwardContext(i, metas[i], null)).call(READ_RAW);
+    } finally {
+      provider
+          .withTags("batch.size", tags[i])
+          .record(System.nanoTime() - start, TimeUnit.NANOSECONDS);
+    }
+  }
+}
