@@ -17,8 +17,6 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
-import org.HdrHistogram.Histogram;
-import org.HdrHistogram.HistogramIterationValue;
 
 /**
  * Binds forward contexts like {@link ForwardContext#where(int, AttentionMetadata)} and times each
@@ -55,12 +53,13 @@ import org.HdrHistogram.HistogramIterationValue;
  *   <li>At most {@link Builder#maxBatchSizes(int) maxBatchSizes} distinct batch sizes get a tag of
  *       their own. Passes of further sizes are recorded under {@value #BATCH_SIZE_TAG}{@code
  *       =}{@value #OTHER_TAG}, and one warning is logged. Nothing is dropped.
- *   <li>A per-batch-size histogram for the {@linkplain #stats() median}: an HdrHistogram with two
- *       significant digits, clamped at one hour. No list of samples is kept. Each batch size holds
- *       at most one histogram per stripe (twice the number of processors, rounded up to a power of
- *       two, at most 64), each of which grows with the longest pass seen to at most 36 KiB (about
- *       24 KiB for passes up to one second). Memory is therefore bounded by {@code (maxBatchSizes +
- *       1) * stripes * 36 KiB}, however many passes are timed.
+ *   <li>A per-batch-size histogram for the {@linkplain #stats() median}: counts in log-linear
+ *       buckets at most 1/128 wide (HdrHistogram's layout at two significant digits), durations
+ *       clamped at one hour. No list of samples is kept. The counts are striped by thread (twice
+ *       the number of processors, rounded up to a power of two, at most 64 stripes), and a stripe
+ *       allocates 1 KiB per power of two of durations it sees, 36 KiB at most. Memory is therefore
+ *       bounded by {@code (maxBatchSizes + 1) * stripes * 37 KiB}, however many passes are timed;
+ *       passes within a few powers of two take a few KiB per stripe.
  * </ul>
  *
  * <h2>The report</h2>
@@ -104,10 +103,6 @@ public final class BatchSizeTracker {
   static final String REPORT_PREFIX =
       "Batchsize forward time stats (batchsize, count, median_time(ms)): ";
 
-  static final long HIGHEST_TRACKABLE_NANOS = TimeUnit.HOURS.toNanos(1);
-  private static final int SIGNIFICANT_DIGITS = 2;
-  static final int STRIPES =
-      Math.min(64, Integer.highestOneBit(Runtime.getRuntime().availableProcessors() * 4 - 1));
   private static final Duration DEFAULT_INTERVAL = Duration.ofSeconds(1000);
   private static final int DEFAULT_MAX_BATCH_SIZES = 1024;
 
@@ -354,7 +349,7 @@ public final class BatchSizeTracker {
     }
     long end = clock.monotonicTime();
     long nanos = end - start;
-    series.record(nanos); // first: a Micrometer failure must not cost the report its sample
+    series.durations.record(nanos); // first: a Micrometer failure must not lose the sample
     try {
       series.timer.record(nanos, TimeUnit.NANOSECONDS);
     } catch (RuntimeException e) {
@@ -384,35 +379,13 @@ public final class BatchSizeTracker {
   }
 
   private static void addRow(List<BatchSizeStats> rows, Series series) {
-    Histogram histogram = series.snapshot();
-    long count = histogram.getTotalCount();
+    long[] snapshot = series.durations.snapshot();
+    long count = DurationHistogram.count(snapshot);
     if (count > 1) {
-      rows.add(new BatchSizeStats(series.batchSize, count, medianNanos(histogram) / 1e6));
+      rows.add(
+          new BatchSizeStats(
+              series.batchSize, count, DurationHistogram.medianNanos(snapshot) / 1e6));
     }
-  }
-
-  /**
-   * The median as torch.quantile(q=0.5) computes it, which FastVideo's report uses: the middle
-   * value, or the mean of the two middle values when the count is even. Each value is its
-   * histogram bucket's midpoint, within 1/256 of the true value at two significant digits.
-   */
-  static double medianNanos(Histogram histogram) {
-    long count = histogram.getTotalCount();
-    long lowRank = (count - 1) / 2; // zero-based ranks of the two middle values
-    long highRank = count / 2;
-    double low = Double.NaN;
-    long seen = 0;
-    for (HistogramIterationValue value : histogram.recordedValues()) {
-      seen += value.getCountAtValueIteratedTo();
-      double bucketValue = histogram.medianEquivalentValue(value.getValueIteratedTo());
-      if (Double.isNaN(low) && lowRank < seen) {
-        low = bucketValue;
-      }
-      if (highRank < seen) {
-        return (low + bucketValue) / 2;
-      }
-    }
-    return Double.NaN;
   }
 
   private static long saturatedNanos(Duration duration) {
@@ -488,78 +461,12 @@ public final class BatchSizeTracker {
     final BatchSizeTracker tracker;
     final int batchSize;
     final Timer timer;
-    // Striped by thread id, so that threads finishing passes of one batch size at the same time
-    // rarely share a stripe.
-    private final Stripe[] stripes = new Stripe[STRIPES];
+    final DurationHistogram durations = new DurationHistogram();
 
     Series(BatchSizeTracker tracker, int batchSize, Timer timer) {
       this.tracker = tracker;
       this.batchSize = batchSize;
       this.timer = timer;
-      for (int i = 0; i < stripes.length; i++) {
-        stripes[i] = new Stripe();
-      }
-    }
-
-    void record(long nanos) {
-      long value = Math.clamp(nanos, 0L, HIGHEST_TRACKABLE_NANOS);
-      Stripe stripe = stripes[(int) Thread.currentThread().threadId() & (STRIPES - 1)];
-      stripe.lock();
-      try {
-        stripe.histogram.recordValue(value);
-      } finally {
-        stripe.unlock();
-      }
-    }
-
-    Histogram snapshot() {
-      Histogram sum = new Histogram(SIGNIFICANT_DIGITS);
-      for (Stripe stripe : stripes) {
-        stripe.lock();
-        try {
-          sum.add(stripe.histogram);
-        } finally {
-          stripe.unlock();
-        }
-      }
-      return sum;
-    }
-  }
-
-  /**
-   * One stripe's histogram and its lock. The critical section is a histogram increment of a few
-   * nanoseconds and stripes are chosen by thread, so the lock is nearly always free: a spin lock
-   * takes it with one compare-and-set and releases it with a plain store, where a monitor pays two
-   * atomic operations. A waiter spins briefly, then yields its (virtual or platform) thread.
-   */
-  static final class Stripe {
-    private static final VarHandle LOCKED;
-
-    static {
-      try {
-        LOCKED = MethodHandles.lookup().findVarHandle(Stripe.class, "locked", int.class);
-      } catch (ReflectiveOperationException e) {
-        throw new ExceptionInInitializerError(e);
-      }
-    }
-
-    final Histogram histogram = new Histogram(SIGNIFICANT_DIGITS); // auto-resizing, from 2 KiB
-    @SuppressWarnings("unused") // through LOCKED
-    private volatile int locked;
-
-    void lock() {
-      int spins = 0;
-      while (!LOCKED.weakCompareAndSetAcquire(this, 0, 1)) {
-        if (++spins < 64) {
-          Thread.onSpinWait();
-        } else {
-          Thread.yield();
-        }
-      }
-    }
-
-    void unlock() {
-      LOCKED.setRelease(this, 0);
     }
   }
 

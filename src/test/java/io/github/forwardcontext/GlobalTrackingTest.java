@@ -3,7 +3,7 @@ package io.github.forwardcontext;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import java.io.IOException;
+import java.io.File;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -83,12 +83,20 @@ class GlobalTrackingTest implements NoContextLeftBound {
   private record Result(int exitCode, String output) {}
 
   /** Runs {@link GlobalTrackingProbe} in a fresh JVM, where ForwardContext is initialised anew. */
-  private static Result runProbe(String... jvmOptions) throws IOException, InterruptedException {
+  private static Result runProbe(String... jvmOptions) throws Exception {
     List<String> command = new ArrayList<>();
     command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
     command.addAll(List.of(jvmOptions));
-    command.addAll(
-        List.of("-cp", System.getProperty("java.class.path"), GlobalTrackingProbe.class.getName()));
+    // The probe runs on the class path: the test classes, the library and everything the test
+    // JVM has on its class path or module path.
+    String classPath =
+        String.join(
+            File.pathSeparator,
+            Path.of(GlobalTrackingProbe.class.getProtectionDomain().getCodeSource().getLocation().toURI())
+                .toString(),
+            System.getProperty("jdk.module.path", ""),
+            System.getProperty("java.class.path", ""));
+    command.addAll(List.of("-cp", classPath, GlobalTrackingProbe.class.getName()));
     ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true);
     builder.environment().remove(GlobalTracking.ENV);
     Process process = builder.start();
