@@ -4,8 +4,8 @@ package io.github.forwardcontext;
  * The attention backend's per-pass metadata, as far as this library needs to know it: the batch
  * size that forward-pass timings are grouped by.
  *
- * <p>An attention backend implements this interface on its own metadata type and reads it back
- * with the typed accessor {@link ForwardContext#attnMetadata(Class)}:
+ * <p>An attention backend implements this interface on its own metadata type and reads it back with
+ * the typed accessor {@link ForwardContext#attnMetadata(Class)}:
  *
  * {@snippet :
  * record FlashAttentionMetadata(int numTokens, int[] seqLens) implements AttentionMetadata {

@@ -37,19 +37,19 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * }
  *
  * A pass is timed only when its attention metadata is present. Its {@linkplain
- * AttentionMetadata#batchSize() batch size} is read when the pass is created, before the
- * operation runs, and must not be negative. Each binding keeps its own start time, so nested tracked
- * passes are timed independently. A pass that throws is timed too, and its exception propagates
- * unchanged. The clock is {@link Clock#monotonicTime()} of the {@linkplain
- * Builder#clock(Clock) builder's clock}.
+ * AttentionMetadata#batchSize() batch size} is read when the pass is created, before the operation
+ * runs, and must not be negative. Each binding keeps its own start time, so nested tracked passes
+ * are timed independently. A pass that throws is timed too, and its exception propagates unchanged.
+ * The clock is {@link Clock#monotonicTime()} of the {@linkplain Builder#clock(Clock) builder's
+ * clock}.
  *
  * <h2>What is recorded</h2>
  *
  * <ul>
  *   <li>A Micrometer {@link Timer} named {@value #METER_NAME} per batch size, tagged {@value
  *       #BATCH_SIZE_TAG} with the decimal batch size. Timers are registered once per batch size and
- *       kept; the hot path only records. Percentiles and histograms are left to the application
- *       (a {@code MeterFilter}), as Micrometer advises libraries.
+ *       kept; the hot path only records. Percentiles and histograms are left to the application (a
+ *       {@code MeterFilter}), as Micrometer advises libraries.
  *   <li>At most {@link Builder#maxBatchSizes(int) maxBatchSizes} distinct batch sizes get a tag of
  *       their own. Passes of further sizes are recorded under {@value #BATCH_SIZE_TAG}{@code
  *       =}{@value #OTHER_TAG}, and one warning is logged. Nothing is dropped.
@@ -67,7 +67,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * Every {@link Builder#loggingInterval(Duration) loggingInterval} (1000 s by default), the first
  * pass to finish after the interval has passed logs the line
  *
- * <pre>{@code Batchsize forward time stats (batchsize, count, median_time(ms)): [(8, 120, 12.34), ...]}</pre>
+ * <pre>
+ * {@code Batchsize forward time stats (batchsize, count, median_time(ms)): [(8, 120, 12.34), ...]}
+ * </pre>
  *
  * through {@link System.Logger} at {@code INFO}, at most once per interval even when many threads
  * finish at the same moment. The rows are {@link #stats()}; an empty report is not logged.
@@ -75,8 +77,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * <h2>Failures</h2>
  *
  * A failure in the {@linkplain Builder#beforeClockStops(Runnable) before-stop hook}, in Micrometer
- * or in the report never breaks a forward pass: the first of each kind is logged at {@code WARNING},
- * later ones at {@code DEBUG}, and the pass goes on.
+ * or in the report never breaks a forward pass: the first of each kind is logged at {@code
+ * WARNING}, later ones at {@code DEBUG}, and the pass goes on.
  *
  * <h2>Global tracking</h2>
  *
@@ -84,10 +86,10 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * {@code forwardcontext.log-batchsize-interval} or else the environment variable {@code
  * FORWARDCONTEXT_LOG_BATCHSIZE_INTERVAL}, in seconds, makes every {@code ForwardContext.where} a
  * tracked pass on Micrometer's {@linkplain io.micrometer.core.instrument.Metrics#globalRegistry
- * global registry} with that logging interval, when it is {@code >= 0}. It is read once, when {@code
- * ForwardContext} is initialised; a value that is not a decimal number fails that initialisation
- * with an {@link IllegalArgumentException} naming the setting and the value. {@link #global()}
- * returns that tracker.
+ * global registry} with that logging interval, when it is {@code >= 0}. It is read once, when
+ * {@code ForwardContext} is initialised; a value that is not a decimal number fails that
+ * initialisation with an {@link IllegalArgumentException} naming the setting and the value. {@link
+ * #global()} returns that tracker.
  */
 public final class BatchSizeTracker {
 
@@ -130,6 +132,7 @@ public final class BatchSizeTracker {
 
   private volatile Index index = Index.EMPTY;
   private volatile Series other; // created when the cap is first exceeded
+
   @SuppressWarnings("unused") // through LAST_REPORT
   private volatile long lastReportNanos;
 
@@ -199,10 +202,7 @@ public final class BatchSizeTracker {
     int batchSize = metadata.batchSize();
     if (batchSize < 0) {
       throw new IllegalArgumentException(
-          "batchSize must be >= 0 but "
-              + metadata.getClass().getName()
-              + " reported "
-              + batchSize);
+          "batchSize must be >= 0 but " + metadata.getClass().getName() + " reported " + batchSize);
     }
     return series(batchSize);
   }

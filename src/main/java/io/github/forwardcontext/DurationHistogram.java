@@ -24,8 +24,8 @@ import java.lang.invoke.VarHandle;
  * <h2>Memory</h2>
  *
  * Counts are striped by thread, so that threads recording the same batch size at once rarely share
- * a cache line; each stripe allocates an octave's 128 counters (1 KiB) when it first records a value
- * in that octave. The bound is {@code stripes * 36 KiB} plus a table of {@code stripes * 36}
+ * a cache line; each stripe allocates an octave's 128 counters (1 KiB) when it first records a
+ * value in that octave. The bound is {@code stripes * 36 KiB} plus a table of {@code stripes * 36}
  * references; passes whose durations span a few octaves take a few KiB per stripe.
  */
 final class DurationHistogram {
@@ -88,8 +88,9 @@ final class DurationHistogram {
   }
 
   /**
-   * The median as torch.quantile(q=0.5) computes it, which FastVideo's report uses: the middle value,
-   * or the mean of the two middle values when the count is even; each value is its bucket's midpoint.
+   * The median as torch.quantile(q=0.5) computes it, which FastVideo's report uses: the middle
+   * value, or the mean of the two middle values when the count is even; each value is its bucket's
+   * midpoint.
    *
    * @return the median in nanoseconds, or NaN if the snapshot is empty
    */

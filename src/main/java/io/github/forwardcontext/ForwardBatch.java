@@ -4,8 +4,8 @@ package io.github.forwardcontext;
  * A marker for the pipeline's per-request state (prompt embeddings, latents, guidance settings, and
  * so on) that a forward pass carries in its {@link ForwardContext}.
  *
- * <p>The library never looks inside a forward batch. Pipelines implement this interface on their own
- * type and read it back with {@link ForwardContext#forwardBatch(Class)}:
+ * <p>The library never looks inside a forward batch. Pipelines implement this interface on their
+ * own type and read it back with {@link ForwardContext#forwardBatch(Class)}:
  *
  * {@snippet :
  * final class DenoiseRequest implements ForwardBatch {

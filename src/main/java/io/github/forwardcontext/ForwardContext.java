@@ -28,10 +28,10 @@ import java.util.function.Supplier;
  * int t = ctx.currentTimestep();
  * }
  *
- * The binding is a {@link ScopedValue} binding: it ends when the operation returns or throws, and the
- * binding that was there before (or none) is back, untouched. Bindings nest; the innermost one is
- * what {@link #current()} returns. {@link #whereAttnMetadata(AttentionMetadata)} binds a copy of the
- * current context with other attention metadata, for an inner block that uses another attention
+ * The binding is a {@link ScopedValue} binding: it ends when the operation returns or throws, and
+ * the binding that was there before (or none) is back, untouched. Bindings nest; the innermost one
+ * is what {@link #current()} returns. {@link #whereAttnMetadata(AttentionMetadata)} binds a copy of
+ * the current context with other attention metadata, for an inner block that uses another attention
  * backend.
  *
  * <p>To time passes as well, bind through a {@link BatchSizeTracker}: {@code tracker.where(t, meta,
@@ -43,9 +43,9 @@ import java.util.function.Supplier;
  *
  * <ul>
  *   <li>The thread that bound it, at any depth of its call stack, until the operation ends.
- *   <li>Subtasks forked in a structured task scope ({@code java.util.concurrent}'s preview API) that
- *       was opened while the binding is in effect, and their own forks, to any depth (see {@code
- *       io.github.forwardcontext.structured.FanOut}).
+ *   <li>Subtasks forked in a structured task scope ({@code java.util.concurrent}'s preview API)
+ *       that was opened while the binding is in effect, and their own forks, to any depth (see
+ *       {@code io.github.forwardcontext.structured.FanOut}).
  * </ul>
  *
  * <h2>Which threads do not</h2>
@@ -196,8 +196,8 @@ public record ForwardContext(
    * @param type the metadata class the caller expects
    * @param <T> the metadata type
    * @throws IllegalStateException if this context has no attention metadata
-   * @throws ClassCastException if the metadata is not an instance of {@code type}; the message names
-   *     both the expected and the actual type
+   * @throws ClassCastException if the metadata is not an instance of {@code type}; the message
+   *     names both the expected and the actual type
    */
   public <T extends AttentionMetadata> T attnMetadata(Class<T> type) {
     return cast(attnMetadata, type, "attention metadata");
@@ -309,9 +309,9 @@ public record ForwardContext(
   /**
    * Returns an executor service that runs each task under the forward context of the thread that
    * submitted it, and delegates its life cycle ({@code shutdown}, {@code awaitTermination}, {@code
-   * close}, ...) to {@code executor}. It works with {@code
-   * CompletableFuture.supplyAsync(supplier, executor)} and with the {@code *Async} stages chained on
-   * it, which are submitted from threads that already carry the context.
+   * close}, ...) to {@code executor}. It works with {@code CompletableFuture.supplyAsync(supplier,
+   * executor)} and with the {@code *Async} stages chained on it, which are submitted from threads
+   * that already carry the context.
    *
    * {@snippet :
    * ExecutorService io = ForwardContext.taskWrapping(Executors.newFixedThreadPool(4));
@@ -339,8 +339,8 @@ public record ForwardContext(
    * unchanged. The pass is untracked, unless global tracking is on (see {@link BatchSizeTracker}).
    *
    * @param op the operation to run
-   * @throws java.util.concurrent.StructureViolationException if {@code op} opened a structured
-   *     task scope that it did not close
+   * @throws java.util.concurrent.StructureViolationException if {@code op} opened a structured task
+   *     scope that it did not close
    */
   public void run(Runnable op) {
     Objects.requireNonNull(op, "op");
@@ -363,8 +363,8 @@ public record ForwardContext(
    * @param <E> the type of the exception {@code op} may throw
    * @return the result of {@code op}
    * @throws E if {@code op} throws it
-   * @throws java.util.concurrent.StructureViolationException if {@code op} opened a structured
-   *     task scope that it did not close
+   * @throws java.util.concurrent.StructureViolationException if {@code op} opened a structured task
+   *     scope that it did not close
    */
   public <R, E extends Throwable> R call(ScopedValue.CallableOp<? extends R, E> op) throws E {
     Objects.requireNonNull(op, "op");

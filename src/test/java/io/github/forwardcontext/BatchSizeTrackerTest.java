@@ -126,7 +126,8 @@ class BatchSizeTrackerTest implements NoContextLeftBound {
     assertThatThrownBy(() -> BatchSizeTracker.builder(null))
         .isInstanceOf(NullPointerException.class)
         .hasMessage("registry");
-    assertThatThrownBy(() -> BatchSizeTracker.builder(registry).loggingInterval(Duration.ofSeconds(-1)))
+    assertThatThrownBy(
+            () -> BatchSizeTracker.builder(registry).loggingInterval(Duration.ofSeconds(-1)))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessage("loggingInterval must be >= 0 but was PT-1S");
     assertThatThrownBy(() -> BatchSizeTracker.builder(registry).maxBatchSizes(0))
@@ -154,8 +155,10 @@ class BatchSizeTrackerTest implements NoContextLeftBound {
 
     assertThat(stats).extracting(BatchSizeStats::batchSize).containsExactly(8, 4);
     assertThat(stats).extracting(BatchSizeStats::count).containsExactly(101L, 60L);
-    assertThat(stats.get(0).medianMillis()).isCloseTo(exactMedian(eight), within(exactMedian(eight) * 0.01));
-    assertThat(stats.get(1).medianMillis()).isCloseTo(exactMedian(four), within(exactMedian(four) * 0.01));
+    assertThat(stats.get(0).medianMillis())
+        .isCloseTo(exactMedian(eight), within(exactMedian(eight) * 0.01));
+    assertThat(stats.get(1).medianMillis())
+        .isCloseTo(exactMedian(four), within(exactMedian(four) * 0.01));
   }
 
   @Test
@@ -173,7 +176,8 @@ class BatchSizeTrackerTest implements NoContextLeftBound {
 
   @Test
   void passesBeyondTheCapAreRecordedUnderOtherWithOneWarning() {
-    BatchSizeTracker capped = BatchSizeTracker.builder(registry).clock(clock).maxBatchSizes(2).build();
+    BatchSizeTracker capped =
+        BatchSizeTracker.builder(registry).clock(clock).maxBatchSizes(2).build();
     int[] sizes = {1, 2, 3, 4, 3, 1, 5};
     for (int size : sizes) {
       pass(capped, size, 1);
@@ -189,14 +193,18 @@ class BatchSizeTrackerTest implements NoContextLeftBound {
         .asString()
         .contains("maxBatchSizes", "batch.size=other", "3");
     assertThat(capped.stats())
-        .containsExactly(new BatchSizeStats(BatchSizeStats.OTHER, 4, capped.stats().get(0).medianMillis()),
+        .containsExactly(
+            new BatchSizeStats(BatchSizeStats.OTHER, 4, capped.stats().get(0).medianMillis()),
             new BatchSizeStats(1, 2, capped.stats().get(1).medianMillis()));
   }
 
   @Test
   void reportLineIsLoggedOnceTheIntervalHasPassedInTheSeedsFormat() {
     BatchSizeTracker reporting =
-        BatchSizeTracker.builder(registry).clock(clock).loggingInterval(Duration.ofSeconds(10)).build();
+        BatchSizeTracker.builder(registry)
+            .clock(clock)
+            .loggingInterval(Duration.ofSeconds(10))
+            .build();
     pass(reporting, 8, 12);
     pass(reporting, 8, 14);
     pass(reporting, 8, 13);
@@ -222,7 +230,10 @@ class BatchSizeTrackerTest implements NoContextLeftBound {
   @Test
   void reportIsLoggedAtMostOncePerInterval() {
     BatchSizeTracker reporting =
-        BatchSizeTracker.builder(registry).clock(clock).loggingInterval(Duration.ofSeconds(10)).build();
+        BatchSizeTracker.builder(registry)
+            .clock(clock)
+            .loggingInterval(Duration.ofSeconds(10))
+            .build();
     pass(reporting, 8, 1);
     clock.advance(Duration.ofSeconds(11));
 
@@ -313,7 +324,8 @@ class BatchSizeTrackerTest implements NoContextLeftBound {
 
   @Test
   void failingTimerRegistrationNeverBreaksThePass() {
-    registry.config()
+    registry
+        .config()
         .meterFilter(
             new MeterFilter() {
               @Override

@@ -20,14 +20,18 @@ class DurationHistogramTest implements NoContextLeftBound {
 
       assertThat(octave).isBetween(0, DurationHistogram.OCTAVES - 1);
       assertThat(sub).isBetween(0, DurationHistogram.SUB_BUCKETS - 1);
-      assertThat(midpoint).as("midpoint for %d", value).isCloseTo(value, within(value * 0.004 + 0.5));
+      assertThat(midpoint)
+          .as("midpoint for %d", value)
+          .isCloseTo(value, within(value * 0.004 + 0.5));
     }
   }
 
   @Test
   void smallValuesAreExactAndOctaveBoundariesFallInTheirOwnOctave() {
     for (long v = 0; v < 128; v++) {
-      assertThat(DurationHistogram.midpoint(DurationHistogram.octave(v), DurationHistogram.subBucket(v, 0)))
+      assertThat(
+              DurationHistogram.midpoint(
+                  DurationHistogram.octave(v), DurationHistogram.subBucket(v, 0)))
           .isEqualTo(v);
     }
     for (int octave = 1; octave < DurationHistogram.OCTAVES; octave++) {
@@ -72,6 +76,7 @@ class DurationHistogramTest implements NoContextLeftBound {
 
     assertThat(DurationHistogram.count(snapshot)).isEqualTo(2);
     assertThat(DurationHistogram.medianNanos(snapshot))
-        .isCloseTo(DurationHistogram.HIGHEST_NANOS / 2.0, within(DurationHistogram.HIGHEST_NANOS * 0.01));
+        .isCloseTo(
+            DurationHistogram.HIGHEST_NANOS / 2.0, within(DurationHistogram.HIGHEST_NANOS * 0.01));
   }
 }

@@ -36,8 +36,7 @@ class ForwardContextTest implements NoContextLeftBound {
 
   @Test
   void readsSeeTheBoundContextAtAnyDepth() {
-    ForwardContext seen =
-        ForwardContext.where(7, META, BATCH).call(() -> deepRead(20));
+    ForwardContext seen = ForwardContext.where(7, META, BATCH).call(() -> deepRead(20));
 
     assertThat(seen).isEqualTo(new ForwardContext(7, META, BATCH));
   }

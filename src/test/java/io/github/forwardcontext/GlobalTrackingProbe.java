@@ -4,7 +4,9 @@ import io.micrometer.core.instrument.Metrics;
 import io.micrometer.core.instrument.Timer;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 
-/** Run by {@link GlobalTrackingTest} in a JVM of its own: three passes through the untracked API. */
+/**
+ * Run by {@link GlobalTrackingTest} in a JVM of its own: three passes through the untracked API.
+ */
 final class GlobalTrackingProbe {
   private GlobalTrackingProbe() {}
 

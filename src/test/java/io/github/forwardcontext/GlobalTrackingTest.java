@@ -92,7 +92,12 @@ class GlobalTrackingTest implements NoContextLeftBound {
     String classPath =
         String.join(
             File.pathSeparator,
-            Path.of(GlobalTrackingProbe.class.getProtectionDomain().getCodeSource().getLocation().toURI())
+            Path.of(
+                    GlobalTrackingProbe.class
+                        .getProtectionDomain()
+                        .getCodeSource()
+                        .getLocation()
+                        .toURI())
                 .toString(),
             System.getProperty("jdk.module.path", ""),
             System.getProperty("java.class.path", ""));

@@ -38,8 +38,7 @@ class HandoffTest implements NoContextLeftBound {
     List<ForwardContext> seen = new CopyOnWriteArrayList<>();
 
     Runnable task =
-        bound
-            .call(() -> ForwardContext.wrap((Runnable) () -> seen.add(ForwardContext.current())));
+        bound.call(() -> ForwardContext.wrap((Runnable) () -> seen.add(ForwardContext.current())));
     single.submit(task).get();
 
     assertThat(seen).containsExactly(bound);
@@ -63,7 +62,9 @@ class HandoffTest implements NoContextLeftBound {
                             }));
     Supplier<Integer> supplier =
         ForwardContext.where(9, META)
-            .call(() -> ForwardContext.wrapSupplier(() -> ForwardContext.current().currentTimestep()));
+            .call(
+                () ->
+                    ForwardContext.wrapSupplier(() -> ForwardContext.current().currentTimestep()));
 
     assertThat(single.submit(timestep).get()).isEqualTo(6);
     assertThatThrownBy(() -> single.submit(failing).get()).hasCause(failure);

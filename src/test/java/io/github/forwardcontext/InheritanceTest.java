@@ -27,24 +27,23 @@ class InheritanceTest implements NoContextLeftBound {
     ForwardContext bound = new ForwardContext(11, META, new TestBatch("r"));
 
     ForwardContext grandchildSaw =
-        bound
-            .call(
-                () -> {
-                  try (var scope = StructuredTaskScope.<ForwardContext>open()) {
-                    Subtask<ForwardContext> child =
-                        scope.fork(
-                            () -> {
-                              try (var inner = StructuredTaskScope.<ForwardContext>open()) {
-                                Subtask<ForwardContext> grandchild =
-                                    inner.fork(ForwardContext::current);
-                                inner.join();
-                                return grandchild.get();
-                              }
-                            });
-                    scope.join();
-                    return child.get();
-                  }
-                });
+        bound.call(
+            () -> {
+              try (var scope = StructuredTaskScope.<ForwardContext>open()) {
+                Subtask<ForwardContext> child =
+                    scope.fork(
+                        () -> {
+                          try (var inner = StructuredTaskScope.<ForwardContext>open()) {
+                            Subtask<ForwardContext> grandchild =
+                                inner.fork(ForwardContext::current);
+                            inner.join();
+                            return grandchild.get();
+                          }
+                        });
+                scope.join();
+                return child.get();
+              }
+            });
 
     assertThat(grandchildSaw).isSameAs(bound);
   }
@@ -90,8 +89,8 @@ class InheritanceTest implements NoContextLeftBound {
               return null;
             });
 
-    assertThat(seen).containsExactlyInAnyOrderEntriesOf(
-        Map.of("grandchild", 2, "sibling", 1, "parent", 1));
+    assertThat(seen)
+        .containsExactlyInAnyOrderEntriesOf(Map.of("grandchild", 2, "sibling", 1, "parent", 1));
   }
 
   @Test
@@ -126,8 +125,8 @@ class InheritanceTest implements NoContextLeftBound {
                           boundByOnCaller.put(
                               Thread.currentThread() == caller, ForwardContext.isBound());
                         });
-                assertThat(boundByOnCaller).containsExactlyInAnyOrderEntriesOf(
-                    Map.of(true, true, false, false));
+                assertThat(boundByOnCaller)
+                    .containsExactlyInAnyOrderEntriesOf(Map.of(true, true, false, false));
                 return null;
               });
     } finally {
@@ -140,9 +139,7 @@ class InheritanceTest implements NoContextLeftBound {
     AtomicReference<StructuredTaskScope<Object, Void>> leaked = new AtomicReference<>();
 
     assertThatThrownBy(
-            () ->
-                ForwardContext.where(1, META)
-                    .run(() -> leaked.set(StructuredTaskScope.open())))
+            () -> ForwardContext.where(1, META).run(() -> leaked.set(StructuredTaskScope.open())))
         .isInstanceOf(StructureViolationException.class);
     // The JDK closed the leaked scope when it detected the violation.
     assertThat(leaked.get()).isNotNull();

@@ -56,15 +56,25 @@ class ModulePathIT {
     Path classes = dir.resolve("classes");
     int compiled =
         ToolProvider.getSystemJavaCompiler()
-            .run(null, null, null, "--module-path", modulePath, "-d", classes.toString(),
-                src.resolve("module-info.java").toString(), src.resolve("check/Main.java").toString());
+            .run(
+                null,
+                null,
+                null,
+                "--module-path",
+                modulePath,
+                "-d",
+                classes.toString(),
+                src.resolve("module-info.java").toString(),
+                src.resolve("check/Main.java").toString());
     assertThat(compiled).as("javac exit code").isZero();
 
     Process java =
         new ProcessBuilder(
                 Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--module-path", modulePath + File.pathSeparator + classes,
-                "--module", "check/check.Main")
+                "--module-path",
+                modulePath + File.pathSeparator + classes,
+                "--module",
+                "check/check.Main")
             .redirectErrorStream(true)
             .start();
     String output = new String(java.getInputStream().readAllBytes(), StandardCharsets.UTF_8);

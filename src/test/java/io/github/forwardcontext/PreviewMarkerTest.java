@@ -26,7 +26,8 @@ class PreviewMarkerTest implements NoContextLeftBound {
     Map<String, Integer> minors = minorVersions(packageDirectory(ForwardContext.class));
 
     assertThat(minors)
-        .containsKeys("ForwardContext.class", "BatchSizeTracker$TrackedPass.class", "BatchSizeTracker.class")
+        .containsKeys(
+            "ForwardContext.class", "BatchSizeTracker$TrackedPass.class", "BatchSizeTracker.class")
         .allSatisfy((file, minor) -> assertThat(minor).as(file).isZero());
   }
 

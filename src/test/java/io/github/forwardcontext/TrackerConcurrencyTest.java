@@ -41,8 +41,10 @@ class TrackerConcurrencyTest implements NoContextLeftBound {
                       int size = sizes[(id + p) % sizes.length];
                       tracker
                           .where(p, new TestMetadata(size))
-                          .run(() -> assertThat(ForwardContext.current().attnMetadata().batchSize())
-                              .isEqualTo(size));
+                          .run(
+                              () ->
+                                  assertThat(ForwardContext.current().attnMetadata().batchSize())
+                                      .isEqualTo(size));
                     }
                   }));
     }
@@ -53,7 +55,12 @@ class TrackerConcurrencyTest implements NoContextLeftBound {
 
     long expectedPerSize = (long) threads * passesPerThread / sizes.length;
     for (int size : sizes) {
-      assertThat(registry.find("forward.pass").tag("batch.size", Integer.toString(size)).timer().count())
+      assertThat(
+              registry
+                  .find("forward.pass")
+                  .tag("batch.size", Integer.toString(size))
+                  .timer()
+                  .count())
           .as("timer count for batch size %d", size)
           .isEqualTo(expectedPerSize);
     }

@@ -52,8 +52,13 @@ public final class ExamplePipeline {
     Pipeline pipeline = new Pipeline(options, registry, AttentionObserver.NONE);
     out.printf(
         "Denoising %d requests x %d steps (batch sizes %s, %d layers x %d heads, dim %d, seed %d)%n",
-        options.requests(), options.steps(), options.batchSizes(), options.layers(),
-        options.heads(), options.dim(), options.seed());
+        options.requests(),
+        options.steps(),
+        options.batchSizes(),
+        options.layers(),
+        options.heads(),
+        options.dim(),
+        options.seed());
 
     Progress progress = new Progress(out, options.requests());
     long start = System.nanoTime();
@@ -63,8 +68,9 @@ public final class ExamplePipeline {
 
     out.println("Checksums:");
     for (Pipeline.Result r : results) {
-      out.printf("  request %d  batch %d  %s%n", r.request().id(), r.request().batchSize(),
-          HexFormat.of().toHexDigits(r.checksum()));
+      out.printf(
+          "  request %d  batch %d  %s%n",
+          r.request().id(), r.request().batchSize(), HexFormat.of().toHexDigits(r.checksum()));
     }
     out.println();
     out.println("Forward passes by batch size (batchsize, count, median_time(ms)):");
@@ -81,7 +87,8 @@ public final class ExamplePipeline {
 
     if (options.serve() >= 0) {
       try (MetricsServer server = MetricsServer.start(options.serve(), registry)) {
-        out.printf("%nServing http://127.0.0.1:%d/metrics until interrupted (Ctrl-C)%n", server.port());
+        out.printf(
+            "%nServing http://127.0.0.1:%d/metrics until interrupted (Ctrl-C)%n", server.port());
         out.flush();
         new CountDownLatch(1).await();
       }
@@ -109,11 +116,17 @@ public final class ExamplePipeline {
         if (terminal) {
           int width = 30;
           int filled = n * width / total;
-          out.printf("\r[%s%s] %d/%d requests", "#".repeat(filled), ".".repeat(width - filled), n, total);
+          out.printf(
+              "\r[%s%s] %d/%d requests", "#".repeat(filled), ".".repeat(width - filled), n, total);
         } else {
-          out.printf("request %d done (%d/%d): batch %d, %d frames, \"%s\"%n",
-              result.request().id(), n, total, result.request().batchSize(),
-              result.request().frames(), result.request().prompt());
+          out.printf(
+              "request %d done (%d/%d): batch %d, %d frames, \"%s\"%n",
+              result.request().id(),
+              n,
+              total,
+              result.request().batchSize(),
+              result.request().frames(),
+              result.request().prompt());
         }
       }
     }

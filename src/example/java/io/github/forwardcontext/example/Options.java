@@ -59,7 +59,8 @@ record Options(
         return null;
       }
       if (!flag.startsWith("--")) {
-        throw new UsageException("unexpected argument '" + flag + "'; flags start with --, see --help");
+        throw new UsageException(
+            "unexpected argument '" + flag + "'; flags start with --, see --help");
       }
       if (i + 1 >= args.length) {
         throw new UsageException(flag + " needs a value; see --help");
@@ -68,35 +69,90 @@ record Options(
       o =
           switch (flag) {
             case "--requests" ->
-                new Options(intIn(flag, value, 1, 256), o.steps, o.batchSizes, o.layers, o.heads,
-                    o.dim, o.seed, o.serve);
+                new Options(
+                    intIn(flag, value, 1, 256),
+                    o.steps,
+                    o.batchSizes,
+                    o.layers,
+                    o.heads,
+                    o.dim,
+                    o.seed,
+                    o.serve);
             case "--steps" ->
-                new Options(o.requests, intIn(flag, value, 1, 1000), o.batchSizes, o.layers,
-                    o.heads, o.dim, o.seed, o.serve);
+                new Options(
+                    o.requests,
+                    intIn(flag, value, 1, 1000),
+                    o.batchSizes,
+                    o.layers,
+                    o.heads,
+                    o.dim,
+                    o.seed,
+                    o.serve);
             case "--batch-sizes" ->
-                new Options(o.requests, o.steps, sizes(flag, value), o.layers, o.heads, o.dim,
-                    o.seed, o.serve);
+                new Options(
+                    o.requests,
+                    o.steps,
+                    sizes(flag, value),
+                    o.layers,
+                    o.heads,
+                    o.dim,
+                    o.seed,
+                    o.serve);
             case "--layers" ->
-                new Options(o.requests, o.steps, o.batchSizes, intIn(flag, value, 1, 32), o.heads,
-                    o.dim, o.seed, o.serve);
+                new Options(
+                    o.requests,
+                    o.steps,
+                    o.batchSizes,
+                    intIn(flag, value, 1, 32),
+                    o.heads,
+                    o.dim,
+                    o.seed,
+                    o.serve);
             case "--heads" ->
-                new Options(o.requests, o.steps, o.batchSizes, o.layers, intIn(flag, value, 1, 64),
-                    o.dim, o.seed, o.serve);
+                new Options(
+                    o.requests,
+                    o.steps,
+                    o.batchSizes,
+                    o.layers,
+                    intIn(flag, value, 1, 64),
+                    o.dim,
+                    o.seed,
+                    o.serve);
             case "--dim" ->
-                new Options(o.requests, o.steps, o.batchSizes, o.layers, o.heads,
-                    intIn(flag, value, 8, 512), o.seed, o.serve);
+                new Options(
+                    o.requests,
+                    o.steps,
+                    o.batchSizes,
+                    o.layers,
+                    o.heads,
+                    intIn(flag, value, 8, 512),
+                    o.seed,
+                    o.serve);
             case "--seed" ->
-                new Options(o.requests, o.steps, o.batchSizes, o.layers, o.heads, o.dim,
-                    longValue(flag, value), o.serve);
+                new Options(
+                    o.requests,
+                    o.steps,
+                    o.batchSizes,
+                    o.layers,
+                    o.heads,
+                    o.dim,
+                    longValue(flag, value),
+                    o.serve);
             case "--serve" ->
-                new Options(o.requests, o.steps, o.batchSizes, o.layers, o.heads, o.dim, o.seed,
+                new Options(
+                    o.requests,
+                    o.steps,
+                    o.batchSizes,
+                    o.layers,
+                    o.heads,
+                    o.dim,
+                    o.seed,
                     intIn(flag, value, 0, 65535));
             default -> throw new UsageException("unknown flag '" + flag + "'; see --help");
           };
     }
     if (o.dim % o.heads != 0) {
-      throw new UsageException(
-          "--dim " + o.dim + " must be a multiple of --heads " + o.heads);
+      throw new UsageException("--dim " + o.dim + " must be a multiple of --heads " + o.heads);
     }
     return o;
   }
@@ -110,8 +166,7 @@ record Options(
           flag + " must be a whole number from " + min + " to " + max + " but was '" + value + "'");
     }
     if (parsed < min || parsed > max) {
-      throw new UsageException(
-          flag + " must be from " + min + " to " + max + " but was " + parsed);
+      throw new UsageException(flag + " must be from " + min + " to " + max + " but was " + parsed);
     }
     return (int) parsed;
   }

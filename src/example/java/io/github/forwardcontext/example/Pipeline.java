@@ -10,9 +10,9 @@ import java.util.Random;
 import java.util.function.Consumer;
 
 /**
- * A video-diffusion pipeline in miniature, shaped like FastVideo's: each request is encoded, denoised
- * over its timesteps and decoded, on its own virtual thread, and every stage binds a forward context
- * instead of passing the timestep and the request down by hand.
+ * A video-diffusion pipeline in miniature, shaped like FastVideo's: each request is encoded,
+ * denoised over its timesteps and decoded, on its own virtual thread, and every stage binds a
+ * forward context instead of passing the timestep and the request down by hand.
  */
 final class Pipeline {
   private static final List<String> PROMPTS =
@@ -35,8 +35,8 @@ final class Pipeline {
     this.options = options;
     this.tracker = BatchSizeTracker.builder(registry).build();
     this.transformer =
-        new TinyTransformer(options.layers(), options.heads(), options.dim(), options.seed(),
-            observer);
+        new TinyTransformer(
+            options.layers(), options.heads(), options.dim(), options.seed(), observer);
   }
 
   BatchSizeTracker tracker() {
@@ -48,7 +48,8 @@ final class Pipeline {
     for (int i = 0; i < options.requests(); i++) {
       int batchSize = options.batchSizes().get(i % options.batchSizes().size());
       int frames = 4 + 4 * (i % 2);
-      requests.add(new Request(i, PROMPTS.get(i % PROMPTS.size()), frames, options.steps(), batchSize));
+      requests.add(
+          new Request(i, PROMPTS.get(i % PROMPTS.size()), frames, options.steps(), batchSize));
     }
     return requests;
   }
@@ -109,7 +110,8 @@ final class Pipeline {
 
   private float[][][] noise(Request request) {
     Random random = new Random(options.seed() * 1_000_003L + request.id());
-    float[][][] latents = new float[request.batchSize()][request.sequenceLength()][transformer.dim()];
+    float[][][] latents =
+        new float[request.batchSize()][request.sequenceLength()][transformer.dim()];
     for (float[][] sample : latents) {
       for (float[] token : sample) {
         for (int c = 0; c < token.length; c++) {

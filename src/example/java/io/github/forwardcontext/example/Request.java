@@ -12,7 +12,8 @@ import io.github.forwardcontext.ForwardBatch;
  * @param steps the number of denoising steps
  * @param batchSize how many samples the request generates at once
  */
-record Request(int id, String prompt, int frames, int steps, int batchSize) implements ForwardBatch {
+record Request(int id, String prompt, int frames, int steps, int batchSize)
+    implements ForwardBatch {
 
   /** Latent tokens per frame: each frame is a 2 x 4 grid of patches. */
   static final int TOKENS_PER_FRAME = 8;

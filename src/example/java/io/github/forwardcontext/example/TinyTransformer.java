@@ -51,8 +51,8 @@ final class TinyTransformer {
   }
 
   /**
-   * Predicts the noise in {@code latents} ({@code [sample][token][channel]}) under the bound forward
-   * context's timestep.
+   * Predicts the noise in {@code latents} ({@code [sample][token][channel]}) under the bound
+   * forward context's timestep.
    */
   float[][][] forward(float[][][] latents, float[] conditioning) throws Exception {
     float[] timestep = timestepEmbedding(ForwardContext.current().currentTimestep(), dim);

@@ -7,14 +7,14 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.Semaphore;
 
 /**
- * Runs subtasks in parallel on virtual threads under the caller's forward context, and returns their
- * results in input order. Every subtask must succeed.
+ * Runs subtasks in parallel on virtual threads under the caller's forward context, and returns
+ * their results in input order. Every subtask must succeed.
  *
- * <p>Each subtask is forked in a {@link java.util.concurrent.StructuredTaskScope}, so it inherits the
- * caller's {@link io.github.forwardcontext.ForwardContext} (and every other scoped-value binding),
- * and so do the subtasks it forks in turn. A {@code FanOut} is an immutable configuration: a name for
- * the threads, an optional bound on parallelism and an optional deadline; use one from any number of
- * threads.
+ * <p>Each subtask is forked in a {@link java.util.concurrent.StructuredTaskScope}, so it inherits
+ * the caller's {@link io.github.forwardcontext.ForwardContext} (and every other scoped-value
+ * binding), and so do the subtasks it forks in turn. A {@code FanOut} is an immutable
+ * configuration: a name for the threads, an optional bound on parallelism and an optional deadline;
+ * use one from any number of threads.
  *
  * {@snippet :
  * FanOut heads = FanOut.named("attention-head").withMaxParallelism(cores);
@@ -29,12 +29,12 @@ import java.util.concurrent.Semaphore;
  *   <li>Each task runs in a new virtual thread named after the fan-out; the call returns when every
  *       task has finished, never earlier.
  *   <li>The first task to fail cancels the others (their threads are interrupted) and the call
- *       throws that task's exception itself, not wrapped. The failures of the other tasks are attached
- *       to it as {@linkplain Throwable#getSuppressed() suppressed} exceptions, except the {@link
- *       InterruptedException} with which a cancelled task ends: that is the cancellation, not a
- *       failure of its own.
- *   <li>If a deadline is set and passes first, the unfinished tasks are cancelled and the call throws
- *       {@link java.util.concurrent.TimeoutException}.
+ *       throws that task's exception itself, not wrapped. The failures of the other tasks are
+ *       attached to it as {@linkplain Throwable#getSuppressed() suppressed} exceptions, except the
+ *       {@link InterruptedException} with which a cancelled task ends: that is the cancellation,
+ *       not a failure of its own.
+ *   <li>If a deadline is set and passes first, the unfinished tasks are cancelled and the call
+ *       throws {@link java.util.concurrent.TimeoutException}.
  *   <li>If the calling thread is interrupted while it waits, the tasks are cancelled and the call
  *       throws {@link InterruptedException}.
  *   <li>With a parallelism bound, at most that many tasks run their body at once; the others wait
@@ -119,8 +119,7 @@ public final class FanOut {
 
   /**
    * {@return a copy of this fan-out that cancels its tasks and throws {@link
-   * java.util.concurrent.TimeoutException} when they have not all finished within {@code
-   * deadline}}
+   * java.util.concurrent.TimeoutException} when they have not all finished within {@code deadline}}
    *
    * @param deadline the time the whole fan-out may take, measured from the call
    * @throws IllegalArgumentException if {@code deadline} is zero or negative

@@ -23,16 +23,30 @@ import org.junit.jupiter.params.provider.CsvSource;
 class ExamplePipelineTest {
 
   private static final Options SMALL =
-      Options.parse("--requests", "4", "--steps", "5", "--batch-sizes", "1,3", "--layers", "2",
-          "--heads", "2", "--dim", "16", "--seed", "7");
+      Options.parse(
+          "--requests",
+          "4",
+          "--steps",
+          "5",
+          "--batch-sizes",
+          "1,3",
+          "--layers",
+          "2",
+          "--heads",
+          "2",
+          "--dim",
+          "16",
+          "--seed",
+          "7");
 
   @AfterEach
   void noContextLeftBound() {
     assertThat(ForwardContext.isBound()).isFalse();
   }
 
-  private static List<Pipeline.Result> run(Options options, PrometheusMeterRegistry registry,
-      AttentionObserver observer) throws Exception {
+  private static List<Pipeline.Result> run(
+      Options options, PrometheusMeterRegistry registry, AttentionObserver observer)
+      throws Exception {
     return new Pipeline(options, registry, observer).run(r -> {});
   }
 
@@ -49,28 +63,40 @@ class ExamplePipelineTest {
     requestsPerSize.forEach(
         (size, requests) ->
             assertThat(
-                    registry.find("forward.pass").tag("batch.size", size.toString()).timer().count())
+                    registry
+                        .find("forward.pass")
+                        .tag("batch.size", size.toString())
+                        .timer()
+                        .count())
                 .as("passes of batch size %d", size)
                 .isEqualTo(requests * SMALL.steps()));
   }
 
   @Test
   void everyAttentionHeadSawItsOwnStepsTimestepAndItsOwnRequestsMetadata() throws Exception {
-    record Seen(int requestId, int batchRequestId, int timestep, int layer, int head,
-        int batchSize) {}
+    record Seen(
+        int requestId, int batchRequestId, int timestep, int layer, int head, int batchSize) {}
     ConcurrentLinkedQueue<Seen> seen = new ConcurrentLinkedQueue<>();
     AttentionObserver observer =
         (layer, head, context, weights) -> {
           DenoiseMetadata meta = context.attnMetadata(DenoiseMetadata.class);
-          seen.add(new Seen(meta.requestId(), context.forwardBatch(Request.class).id(),
-              context.currentTimestep(), layer, head, meta.batchSize()));
+          seen.add(
+              new Seen(
+                  meta.requestId(),
+                  context.forwardBatch(Request.class).id(),
+                  context.currentTimestep(),
+                  layer,
+                  head,
+                  meta.batchSize()));
         };
     Pipeline pipeline =
         new Pipeline(SMALL, new PrometheusMeterRegistry(PrometheusConfig.DEFAULT), observer);
     pipeline.run(r -> {});
 
     List<Integer> schedule =
-        IntStream.range(0, SMALL.steps()).mapToObj(s -> Pipeline.timestep(s, SMALL.steps())).toList();
+        IntStream.range(0, SMALL.steps())
+            .mapToObj(s -> Pipeline.timestep(s, SMALL.steps()))
+            .toList();
     assertThat(seen).allSatisfy(s -> assertThat(s.requestId()).isEqualTo(s.batchRequestId()));
     for (Request request : pipeline.requests()) {
       List<Seen> mine = seen.stream().filter(s -> s.requestId() == request.id()).toList();
@@ -114,8 +140,15 @@ class ExamplePipelineTest {
     List<Long> first = checksums(SMALL);
     List<Long> second = checksums(SMALL);
     Options otherSeed =
-        new Options(SMALL.requests(), SMALL.steps(), SMALL.batchSizes(), SMALL.layers(),
-            SMALL.heads(), SMALL.dim(), 8, -1);
+        new Options(
+            SMALL.requests(),
+            SMALL.steps(),
+            SMALL.batchSizes(),
+            SMALL.layers(),
+            SMALL.heads(),
+            SMALL.dim(),
+            8,
+            -1);
 
     assertThat(second).isEqualTo(first);
     assertThat(Set.copyOf(first)).hasSize(SMALL.requests());
@@ -123,7 +156,8 @@ class ExamplePipelineTest {
   }
 
   private static List<Long> checksums(Options options) throws Exception {
-    return run(options, new PrometheusMeterRegistry(PrometheusConfig.DEFAULT), AttentionObserver.NONE)
+    return run(
+            options, new PrometheusMeterRegistry(PrometheusConfig.DEFAULT), AttentionObserver.NONE)
         .stream()
         .map(Pipeline.Result::checksum)
         .toList();
@@ -146,8 +180,20 @@ class ExamplePipelineTest {
 
     int code =
         ExamplePipeline.run(
-            new String[] {"--requests", "2", "--steps", "3", "--batch-sizes", "2", "--layers", "1",
-                "--heads", "2", "--dim", "8"},
+            new String[] {
+              "--requests",
+              "2",
+              "--steps",
+              "3",
+              "--batch-sizes",
+              "2",
+              "--layers",
+              "1",
+              "--heads",
+              "2",
+              "--dim",
+              "8"
+            },
             new PrintStream(out, true, StandardCharsets.UTF_8),
             new PrintStream(err, true, StandardCharsets.UTF_8));
 
@@ -164,8 +210,23 @@ class ExamplePipelineTest {
   @Test
   void goodFlagsAreParsed() {
     Options o =
-        Options.parse("--requests", "3", "--steps", "7", "--batch-sizes", "1, 8,2", "--layers", "2",
-            "--heads", "8", "--dim", "32", "--seed", "-5", "--serve", "0");
+        Options.parse(
+            "--requests",
+            "3",
+            "--steps",
+            "7",
+            "--batch-sizes",
+            "1, 8,2",
+            "--layers",
+            "2",
+            "--heads",
+            "8",
+            "--dim",
+            "32",
+            "--seed",
+            "-5",
+            "--serve",
+            "0");
 
     assertThat(o).isEqualTo(new Options(3, 7, List.of(1, 8, 2), 2, 8, 32, -5L, 0));
     assertThat(Options.parse()).isEqualTo(Options.DEFAULTS);
@@ -197,10 +258,13 @@ class ExamplePipelineTest {
 
     ByteArrayOutputStream err = new ByteArrayOutputStream();
     int code =
-        ExamplePipeline.run(new String[] {flag, value}, new PrintStream(new ByteArrayOutputStream()),
+        ExamplePipeline.run(
+            new String[] {flag, value},
+            new PrintStream(new ByteArrayOutputStream()),
             new PrintStream(err, true, StandardCharsets.UTF_8));
     assertThat(code).isEqualTo(2);
-    assertThat(err.toString(StandardCharsets.UTF_8)).isEqualTo("error: " + message + System.lineSeparator());
+    assertThat(err.toString(StandardCharsets.UTF_8))
+        .isEqualTo("error: " + message + System.lineSeparator());
   }
 
   @Test

@@ -39,8 +39,19 @@ class PrometheusScrapeTest {
   void prometheusScrapesTheForwardPassCountOfEveryBatchSize(@TempDir Path dir) throws Exception {
     Path binary = prometheusBinary();
     Options options =
-        Options.parse("--requests", "3", "--steps", "4", "--batch-sizes", "1,2,5", "--layers", "1",
-            "--heads", "2", "--dim", "16");
+        Options.parse(
+            "--requests",
+            "3",
+            "--steps",
+            "4",
+            "--batch-sizes",
+            "1,2,5",
+            "--layers",
+            "1",
+            "--heads",
+            "2",
+            "--dim",
+            "16");
     PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
     new Pipeline(options, registry, AttentionObserver.NONE).run(r -> {});
 
@@ -85,18 +96,22 @@ class PrometheusScrapeTest {
     HttpClient client = HttpClient.newHttpClient();
     URI query =
         URI.create(
-            "http://127.0.0.1:" + port + "/api/v1/query?query="
+            "http://127.0.0.1:"
+                + port
+                + "/api/v1/query?query="
                 + URLEncoder.encode("forward_pass_seconds_count", StandardCharsets.UTF_8));
     long deadline = System.nanoTime() + SCRAPE_WAIT.toNanos();
     Map<String, Long> last = Map.of();
     while (System.nanoTime() < deadline) {
       if (!prometheus.isAlive()) {
-        fail("prometheus exited with %d:%n%s", prometheus.exitValue(),
-            Files.readString(dir.resolve("prometheus.log")));
+        fail(
+            "prometheus exited with %d:%n%s",
+            prometheus.exitValue(), Files.readString(dir.resolve("prometheus.log")));
       }
       try {
         HttpResponse<String> response =
-            client.send(HttpRequest.newBuilder(query).timeout(Duration.ofSeconds(5)).build(),
+            client.send(
+                HttpRequest.newBuilder(query).timeout(Duration.ofSeconds(5)).build(),
                 HttpResponse.BodyHandlers.ofString());
         if (response.statusCode() == 200) {
           last = counts(response.body());
@@ -112,10 +127,14 @@ class PrometheusScrapeTest {
     return last;
   }
 
-  /** Batch size to count, from a query API answer such as {"metric":{"batch_size":"2",...},"value":[t,"4"]}. */
+  /**
+   * Batch size to count, from a query API answer such as
+   * {"metric":{"batch_size":"2",...},"value":[t,"4"]}.
+   */
   private static Map<String, Long> counts(String body) {
     Pattern sample =
-        Pattern.compile("\"batch_size\":\"(\\w+)\"[^}]*}\\s*,\\s*\"value\"\\s*:\\s*\\[[^,]+,\\s*\"(\\d+)\"\\]");
+        Pattern.compile(
+            "\"batch_size\":\"(\\w+)\"[^}]*}\\s*,\\s*\"value\"\\s*:\\s*\\[[^,]+,\\s*\"(\\d+)\"\\]");
     Map<String, Long> counts = new HashMap<>();
     Matcher m = sample.matcher(body);
     while (m.find()) {

@@ -27,31 +27,80 @@ public final class BenchMain {
 
   /** One target: the score of one benchmark divided by another's, from the same run. */
   private record Ratio(
-      String what, String numerator, String denominator, String params, double target,
+      String what,
+      String numerator,
+      String denominator,
+      String params,
+      double target,
       boolean atMost) {}
 
   private static final String P = "io.github.forwardcontext.jmh.";
 
   private static final List<Ratio> RATIOS =
       List.of(
-          new Ratio("read vs raw ScopedValue.get()", "ReadBenchmark.library",
-              "ReadBenchmark.rawScopedValue", "", 1.2, true),
-          new Ratio("bind vs raw binding", "BindBenchmark.library",
-              "BindBenchmark.rawScopedValue", "", 1.3, true),
-          new Ratio("tracked pass vs floor (1 size)", "TrackedPassBenchmark.tracked",
-              "TrackedPassBenchmark.floor", "distinctSizes=1", 1.2, true),
-          new Ratio("tracked pass vs floor (8 sizes)", "TrackedPassBenchmark.tracked",
-              "TrackedPassBenchmark.floor", "distinctSizes=8", 1.2, true),
-          new Ratio("tracked pass vs floor (1024 sizes)", "TrackedPassBenchmark.tracked",
-              "TrackedPassBenchmark.floor", "distinctSizes=1024", 1.2, true),
-          new Ratio("tracked pass vs naive Micrometer (8 sizes)", "TrackedPassBenchmark.tracked",
-              "TrackedPassBenchmark.naiveMicrometer", "distinctSizes=8", 1.0, true),
-          new Ratio("tracked pass, 1024 vs 1 batch sizes", "TrackedPassBenchmark.tracked",
-              "TrackedPassBenchmark.tracked", "distinctSizes=1024|distinctSizes=1", 1.15, true),
-          new Ratio("2-thread vs 1-thread throughput", "ContentionBenchmark.library2Threads",
-              "ContentionBenchmark.library", "", 1.5, false),
-          new Ratio("fan-out vs raw ScopedValue fan-out", "FanOutBenchmark.library",
-              "FanOutBenchmark.rawScopedValue", "", 1.1, true));
+          new Ratio(
+              "read vs raw ScopedValue.get()",
+              "ReadBenchmark.library",
+              "ReadBenchmark.rawScopedValue",
+              "",
+              1.2,
+              true),
+          new Ratio(
+              "bind vs raw binding",
+              "BindBenchmark.library",
+              "BindBenchmark.rawScopedValue",
+              "",
+              1.3,
+              true),
+          new Ratio(
+              "tracked pass vs floor (1 size)",
+              "TrackedPassBenchmark.tracked",
+              "TrackedPassBenchmark.floor",
+              "distinctSizes=1",
+              1.2,
+              true),
+          new Ratio(
+              "tracked pass vs floor (8 sizes)",
+              "TrackedPassBenchmark.tracked",
+              "TrackedPassBenchmark.floor",
+              "distinctSizes=8",
+              1.2,
+              true),
+          new Ratio(
+              "tracked pass vs floor (1024 sizes)",
+              "TrackedPassBenchmark.tracked",
+              "TrackedPassBenchmark.floor",
+              "distinctSizes=1024",
+              1.2,
+              true),
+          new Ratio(
+              "tracked pass vs naive Micrometer (8 sizes)",
+              "TrackedPassBenchmark.tracked",
+              "TrackedPassBenchmark.naiveMicrometer",
+              "distinctSizes=8",
+              1.0,
+              true),
+          new Ratio(
+              "tracked pass, 1024 vs 1 batch sizes",
+              "TrackedPassBenchmark.tracked",
+              "TrackedPassBenchmark.tracked",
+              "distinctSizes=1024|distinctSizes=1",
+              1.15,
+              true),
+          new Ratio(
+              "2-thread vs 1-thread throughput",
+              "ContentionBenchmark.library2Threads",
+              "ContentionBenchmark.library",
+              "",
+              1.5,
+              false),
+          new Ratio(
+              "fan-out vs raw ScopedValue fan-out",
+              "FanOutBenchmark.library",
+              "FanOutBenchmark.rawScopedValue",
+              "",
+              1.1,
+              true));
 
   /**
    * Runs the benchmarks the command line selects.
@@ -61,8 +110,11 @@ public final class BenchMain {
    */
   public static void main(String[] args) throws Exception {
     CommandLineOptions options = new CommandLineOptions(args);
-    if (options.shouldHelp() || options.shouldList() || options.shouldListWithParams()
-        || options.shouldListProfilers() || options.shouldListResultFormats()) {
+    if (options.shouldHelp()
+        || options.shouldList()
+        || options.shouldListWithParams()
+        || options.shouldListProfilers()
+        || options.shouldListResultFormats()) {
       org.openjdk.jmh.Main.main(args);
       return;
     }
@@ -97,9 +149,16 @@ public final class BenchMain {
       BenchmarkParams p = r.getParams();
       Result<?> primary = r.getPrimaryResult();
       md.append(
-          String.format(Locale.ROOT, "| %s | %s | %d | %s | %s | %s | %s | %s |%n",
-              shortName(p.getBenchmark()), params(p), p.getThreads(), p.getMode().shortLabel(),
-              number(primary.getScore()), number(primary.getScoreError()), primary.getScoreUnit(),
+          String.format(
+              Locale.ROOT,
+              "| %s | %s | %d | %s | %s | %s | %s | %s |%n",
+              shortName(p.getBenchmark()),
+              params(p),
+              p.getThreads(),
+              p.getMode().shortLabel(),
+              number(primary.getScore()),
+              number(primary.getScoreError()),
+              primary.getScoreUnit(),
               allocation(r).map(BenchMain::number).orElse("")));
     }
     md.append("\n| Target | Ratio | Allowed | Met |\n|---|---:|---:|---|\n");
@@ -113,8 +172,14 @@ public final class BenchMain {
       double value = a.getPrimaryResult().getScore() / b.getPrimaryResult().getScore();
       boolean met = ratio.atMost() ? value <= ratio.target() : value >= ratio.target();
       md.append(
-          String.format(Locale.ROOT, "| %s | %.3f | %s %.2f | %s |%n", ratio.what(), value,
-              ratio.atMost() ? "≤" : "≥", ratio.target(), met ? "yes" : "**no**"));
+          String.format(
+              Locale.ROOT,
+              "| %s | %.3f | %s %.2f | %s |%n",
+              ratio.what(),
+              value,
+              ratio.atMost() ? "≤" : "≥",
+              ratio.target(),
+              met ? "yes" : "**no**"));
     }
     return md.toString();
   }
@@ -148,7 +213,8 @@ public final class BenchMain {
     if (Double.isNaN(v)) {
       return "";
     }
-    return Math.abs(v) >= 100 ? String.format(Locale.ROOT, "%.0f", v)
+    return Math.abs(v) >= 100
+        ? String.format(Locale.ROOT, "%.0f", v)
         : String.format(Locale.ROOT, "%.3f", v);
   }
 }

@@ -15,10 +15,10 @@ import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * Binding a context for one operation that reads it once: {@code ForwardContext.where(t,
- * meta).call(op)} against a raw {@code ScopedValue.where(K, record).call(op)}, a {@code ThreadLocal}
- * set with a try/finally restore, and OpenTelemetry's {@code
- * Context.current().with(k, v).makeCurrent()}. Each builds its context record per pass, from
- * inputs precomputed in the state and indexed with a mask.
+ * meta).call(op)} against a raw {@code ScopedValue.where(K, record).call(op)}, a {@code
+ * ThreadLocal} set with a try/finally restore, and OpenTelemetry's {@code Context.current().with(k,
+ * v).makeCurrent()}. Each builds its context record per pass, from inputs precomputed in the state
+ * and indexed with a mask.
  *
  * <p>Run: {@code ./mvnw -q -f jmh/pom.xml package exec:exec -Djmh.args="-prof gc BindBenchmark"}
  */

@@ -1,6 +1,5 @@
 package io.github.forwardcontext.jmh;
 
-import io.github.forwardcontext.ForwardContext;
 import io.opentelemetry.context.Context;
 import io.opentelemetry.context.Scope;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -45,8 +44,7 @@ public final class BoundWorkerExecutor extends ThreadPoolExecutor {
   private static void runBound(Runnable work) {
     Peers.THREAD_LOCAL.set(Peers.CONTEXT);
     try (Scope scope = Context.current().with(Peers.OTEL, Peers.CONTEXT).makeCurrent()) {
-      ScopedValue.where(Peers.RAW, Peers.CONTEXT)
-          .run(() -> Peers.CONTEXT.run(work));
+      ScopedValue.where(Peers.RAW, Peers.CONTEXT).run(() -> Peers.CONTEXT.run(work));
     } finally {
       Peers.THREAD_LOCAL.remove();
     }

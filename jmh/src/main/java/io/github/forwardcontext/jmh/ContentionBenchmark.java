@@ -17,8 +17,8 @@ import org.openjdk.jmh.annotations.Threads;
 import org.openjdk.jmh.annotations.Warmup;
 
 /**
- * Tracked passes of one batch size, all recorded by one shared tracker, from one thread and from two
- * at once (throughput: the two-thread score is both threads together). The floor (raw binding,
+ * Tracked passes of one batch size, all recorded by one shared tracker, from one thread and from
+ * two at once (throughput: the two-thread score is both threads together). The floor (raw binding,
  * {@code nanoTime}, one shared cached Timer) shows how Micrometer itself scales.
  *
  * <p>Run: {@code ./mvnw -q -f jmh/pom.xml package exec:exec -Djmh.args="-prof gc Contention"}
@@ -39,7 +39,8 @@ public class ContentionBenchmark {
 
   private final SimpleMeterRegistry registry = new SimpleMeterRegistry();
   private final BatchSizeTracker tracker = BatchSizeTracker.builder(registry).build();
-  private final Timer timer = Timer.builder("forward.pass.floor").tag("batch.size", "8").register(registry);
+  private final Timer timer =
+      Timer.builder("forward.pass.floor").tag("batch.size", "8").register(registry);
   private final Peers.Meta meta = new Peers.Meta(8);
 
   @Benchmark

@@ -37,10 +37,8 @@ public class FanOutBenchmark {
 
   @Benchmark
   public List<Integer> library() throws Exception {
-    return Peers.CONTEXT
-        .call(
-            () ->
-                FAN_OUT.invokeAll(SUBTASKS, i -> ForwardContext.current().currentTimestep()));
+    return Peers.CONTEXT.call(
+        () -> FAN_OUT.invokeAll(SUBTASKS, i -> ForwardContext.current().currentTimestep()));
   }
 
   @Benchmark

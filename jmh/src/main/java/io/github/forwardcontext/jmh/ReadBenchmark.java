@@ -26,7 +26,10 @@ import org.openjdk.jmh.annotations.Warmup;
 @Fork(
     value = 2,
     jvmArgsAppend = {
-      "--enable-preview", "-Xms1g", "-Xmx1g", "-XX:+AlwaysPreTouch",
+      "--enable-preview",
+      "-Xms1g",
+      "-Xmx1g",
+      "-XX:+AlwaysPreTouch",
       "-Djmh.executor=CUSTOM",
       "-Djmh.executor.class=io.github.forwardcontext.jmh.BoundWorkerExecutor"
     })

@@ -53,16 +53,15 @@ public class RealisticPassBenchmark {
 
   @Benchmark
   public int library() throws Exception {
-    return Peers.CONTEXT
-        .call(
-            () -> {
-              int sum = layers(DEPTH, ForwardContext::current);
-              for (int t :
-                  HEADS_FAN_OUT.invokeAll(HEADS, h -> ForwardContext.current().currentTimestep())) {
-                sum += t;
-              }
-              return sum;
-            });
+    return Peers.CONTEXT.call(
+        () -> {
+          int sum = layers(DEPTH, ForwardContext::current);
+          for (int t :
+              HEADS_FAN_OUT.invokeAll(HEADS, h -> ForwardContext.current().currentTimestep())) {
+            sum += t;
+          }
+          return sum;
+        });
   }
 
   @Benchmark
@@ -71,7 +70,8 @@ public class RealisticPassBenchmark {
       int sum = layers(DEPTH, () -> Context.current().get(Peers.OTEL));
       try (var heads = StructuredTaskScope.open(Joiner.<Integer>allSuccessfulOrThrow())) {
         for (int h = 0; h < HEADS; h++) {
-          heads.fork(Context.current().wrap(() -> Context.current().get(Peers.OTEL).currentTimestep()));
+          heads.fork(
+              Context.current().wrap(() -> Context.current().get(Peers.OTEL).currentTimestep()));
         }
         return sum + heads.join().mapToInt(Subtask::get).sum();
       }
