@@ -84,9 +84,12 @@ import java.util.concurrent.atomic.AtomicBoolean;
  *
  * FastVideo switches tracking on with a module flag. Here the start-up setting, the system property
  * {@code forwardcontext.log-batchsize-interval} or else the environment variable {@code
- * FORWARDCONTEXT_LOG_BATCHSIZE_INTERVAL}, in seconds, makes every {@code ForwardContext.where} a
- * tracked pass on Micrometer's {@linkplain io.micrometer.core.instrument.Metrics#globalRegistry
- * global registry} with that logging interval, when it is {@code >= 0}. It is read once, when
+ * FORWARDCONTEXT_LOG_BATCHSIZE_INTERVAL}, in seconds, makes every {@link ForwardContext#run
+ * ForwardContext.run} and {@link ForwardContext#call ForwardContext.call} (and so every {@code
+ * ForwardContext.where(..).run(..)}) a tracked pass on Micrometer's {@linkplain
+ * io.micrometer.core.instrument.Metrics#globalRegistry global registry} with that logging interval,
+ * when it is {@code >= 0}. Contexts re-bound by {@link ForwardContext#wrap(Runnable)} and its
+ * siblings stay untracked: the pass that handed them over is the one timed. It is read once, when
  * {@code ForwardContext} is initialised; a value that is not a decimal number fails that
  * initialisation with an {@link IllegalArgumentException} naming the setting and the value. {@link
  * #global()} returns that tracker.

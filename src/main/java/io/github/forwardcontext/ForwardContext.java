@@ -30,14 +30,15 @@ import java.util.function.Supplier;
  *
  * The binding is a {@link ScopedValue} binding: it ends when the operation returns or throws, and
  * the binding that was there before (or none) is back, untouched. Bindings nest; the innermost one
- * is what {@link #current()} returns. {@link #whereAttnMetadata(AttentionMetadata)} binds a copy of
- * the current context with other attention metadata, for an inner block that uses another attention
- * backend.
+ * is what {@link #current()} returns. {@code where} only builds the context: a context binds itself
+ * with {@link #run(Runnable)} and {@link #call(ScopedValue.CallableOp)}, as often as wanted. {@link
+ * #whereAttnMetadata(AttentionMetadata)} gives a copy of the current context with other attention
+ * metadata, for an inner block that uses another attention backend.
  *
  * <p>To time passes as well, bind through a {@link BatchSizeTracker}: {@code tracker.where(t, meta,
- * batch).run(op)} binds the same context and records the pass's duration under its batch size.
- * {@code ForwardContext.where} is untracked, unless global tracking is switched on at start-up (see
- * {@link BatchSizeTracker}, "Global tracking").
+ * batch).run(op)} binds the same context and records the pass's duration under its batch size. A
+ * context's own {@code run} and {@code call} are untracked, unless global tracking is switched on
+ * at start-up (see {@link BatchSizeTracker}, "Global tracking").
  *
  * <h2>Which threads see a binding</h2>
  *
@@ -83,7 +84,7 @@ public record ForwardContext(
   private static final ScopedValue<ForwardContext> KEY = ScopedValue.newInstance();
 
   // null unless global tracking was switched on at start-up. A static final field is a constant
-  // to the JIT: the untracked where() pays one folded branch for it.
+  // to the JIT: an untracked run() or call() pays one folded branch for it.
   private static final BatchSizeTracker GLOBAL_TRACKER = GlobalTracking.fromEnvironment();
 
   private static final String NOT_SET =
