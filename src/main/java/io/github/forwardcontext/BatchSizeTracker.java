@@ -352,7 +352,7 @@ public final class BatchSizeTracker {
     }
     long end = clock.monotonicTime();
     long nanos = end - start;
-    series.durations.record(nanos); // first: a Micrometer failure must not lose the sample
+    series.record(nanos); // first: a Micrometer failure must not lose the sample
     try {
       series.timer.record(nanos, TimeUnit.NANOSECONDS);
     } catch (RuntimeException e) {
@@ -382,7 +382,7 @@ public final class BatchSizeTracker {
   }
 
   private static void addRow(List<BatchSizeStats> rows, Series series) {
-    long[] snapshot = series.durations.snapshot();
+    long[] snapshot = series.snapshot();
     long count = DurationHistogram.count(snapshot);
     if (count > 1) {
       rows.add(
@@ -459,12 +459,11 @@ public final class BatchSizeTracker {
     }
   }
 
-  /** The timer and median histograms of one batch size (or of the sizes beyond the cap). */
-  static final class Series {
+  /** The timer and duration counts of one batch size (or of the sizes beyond the cap). */
+  static final class Series extends DurationHistogram {
     final BatchSizeTracker tracker;
     final int batchSize;
     final Timer timer;
-    final DurationHistogram durations = new DurationHistogram();
 
     Series(BatchSizeTracker tracker, int batchSize, Timer timer) {
       this.tracker = tracker;

@@ -27,8 +27,11 @@ import java.lang.invoke.VarHandle;
  * a cache line; each stripe allocates an octave's 128 counters (1 KiB) when it first records a
  * value in that octave. The bound is {@code stripes * 36 KiB} plus a table of {@code stripes * 36}
  * references; passes whose durations span a few octaves take a few KiB per stripe.
+ *
+ * <p>Not final: a tracker's per-batch-size series extends it, which saves the hot path one
+ * dependent load.
  */
-final class DurationHistogram {
+class DurationHistogram {
   static final long HIGHEST_NANOS = 3_600_000_000_000L; // one hour
   static final int SUB_BUCKETS = 128;
   static final int OCTAVES = 36; // octave of HIGHEST_NANOS: 63 - 6 - nlz = 35
