@@ -45,6 +45,8 @@ record Options(
 
   /** A bad command line: the message is one line naming the flag, the value and what is allowed. */
   static final class UsageException extends IllegalArgumentException {
+    private static final long serialVersionUID = 1L;
+
     UsageException(String message) {
       super(message);
     }
@@ -52,7 +54,15 @@ record Options(
 
   /** {@return the options, or {@code null} when {@code --help} was asked for} */
   static Options parse(String... args) {
-    Options o = DEFAULTS;
+    Options d = DEFAULTS;
+    int requests = d.requests;
+    int steps = d.steps;
+    List<Integer> batchSizes = d.batchSizes;
+    int layers = d.layers;
+    int heads = d.heads;
+    int dim = d.dim;
+    long seed = d.seed;
+    int serve = d.serve;
     for (int i = 0; i < args.length; i++) {
       String flag = args[i];
       if (flag.equals("--help") || flag.equals("-h")) {
@@ -66,95 +76,22 @@ record Options(
         throw new UsageException(flag + " needs a value; see --help");
       }
       String value = args[++i];
-      o =
-          switch (flag) {
-            case "--requests" ->
-                new Options(
-                    intIn(flag, value, 1, 256),
-                    o.steps,
-                    o.batchSizes,
-                    o.layers,
-                    o.heads,
-                    o.dim,
-                    o.seed,
-                    o.serve);
-            case "--steps" ->
-                new Options(
-                    o.requests,
-                    intIn(flag, value, 1, 1000),
-                    o.batchSizes,
-                    o.layers,
-                    o.heads,
-                    o.dim,
-                    o.seed,
-                    o.serve);
-            case "--batch-sizes" ->
-                new Options(
-                    o.requests,
-                    o.steps,
-                    sizes(flag, value),
-                    o.layers,
-                    o.heads,
-                    o.dim,
-                    o.seed,
-                    o.serve);
-            case "--layers" ->
-                new Options(
-                    o.requests,
-                    o.steps,
-                    o.batchSizes,
-                    intIn(flag, value, 1, 32),
-                    o.heads,
-                    o.dim,
-                    o.seed,
-                    o.serve);
-            case "--heads" ->
-                new Options(
-                    o.requests,
-                    o.steps,
-                    o.batchSizes,
-                    o.layers,
-                    intIn(flag, value, 1, 64),
-                    o.dim,
-                    o.seed,
-                    o.serve);
-            case "--dim" ->
-                new Options(
-                    o.requests,
-                    o.steps,
-                    o.batchSizes,
-                    o.layers,
-                    o.heads,
-                    intIn(flag, value, 8, 512),
-                    o.seed,
-                    o.serve);
-            case "--seed" ->
-                new Options(
-                    o.requests,
-                    o.steps,
-                    o.batchSizes,
-                    o.layers,
-                    o.heads,
-                    o.dim,
-                    longValue(flag, value),
-                    o.serve);
-            case "--serve" ->
-                new Options(
-                    o.requests,
-                    o.steps,
-                    o.batchSizes,
-                    o.layers,
-                    o.heads,
-                    o.dim,
-                    o.seed,
-                    intIn(flag, value, 0, 65535));
-            default -> throw new UsageException("unknown flag '" + flag + "'; see --help");
-          };
+      switch (flag) {
+        case "--requests" -> requests = intIn(flag, value, 1, 256);
+        case "--steps" -> steps = intIn(flag, value, 1, 1000);
+        case "--batch-sizes" -> batchSizes = sizes(flag, value);
+        case "--layers" -> layers = intIn(flag, value, 1, 32);
+        case "--heads" -> heads = intIn(flag, value, 1, 64);
+        case "--dim" -> dim = intIn(flag, value, 8, 512);
+        case "--seed" -> seed = longValue(flag, value);
+        case "--serve" -> serve = intIn(flag, value, 0, 65535);
+        default -> throw new UsageException("unknown flag '" + flag + "'; see --help");
+      }
     }
-    if (o.dim % o.heads != 0) {
-      throw new UsageException("--dim " + o.dim + " must be a multiple of --heads " + o.heads);
+    if (dim % heads != 0) {
+      throw new UsageException("--dim " + dim + " must be a multiple of --heads " + heads);
     }
-    return o;
+    return new Options(requests, steps, batchSizes, layers, heads, dim, seed, serve);
   }
 
   private static int intIn(String flag, String value, int min, int max) {

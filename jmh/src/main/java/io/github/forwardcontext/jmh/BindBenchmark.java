@@ -6,12 +6,9 @@ import io.opentelemetry.context.Scope;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
-import org.openjdk.jmh.annotations.Fork;
-import org.openjdk.jmh.annotations.Measurement;
 import org.openjdk.jmh.annotations.Mode;
 import org.openjdk.jmh.annotations.OutputTimeUnit;
 import org.openjdk.jmh.annotations.State;
-import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * Binding a context for one operation that reads it once: {@code ForwardContext.where(t,
@@ -24,13 +21,8 @@ import org.openjdk.jmh.annotations.Warmup;
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.NANOSECONDS)
-@Warmup(iterations = 3, time = 1)
-@Measurement(iterations = 5, time = 1)
-@Fork(
-    value = 2,
-    jvmArgsAppend = {"--enable-preview", "-Xms1g", "-Xmx1g", "-XX:+AlwaysPreTouch"})
 @State(org.openjdk.jmh.annotations.Scope.Thread)
-public class BindBenchmark {
+public class BindBenchmark extends ForkedBenchmark {
   private static final ScopedValue.CallableOp<ForwardContext, RuntimeException> READ_LIBRARY =
       ForwardContext::current;
   private static final ScopedValue.CallableOp<ForwardContext, RuntimeException> READ_RAW =

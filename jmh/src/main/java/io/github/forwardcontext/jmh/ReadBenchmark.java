@@ -6,10 +6,8 @@ import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
-import org.openjdk.jmh.annotations.Measurement;
 import org.openjdk.jmh.annotations.Mode;
 import org.openjdk.jmh.annotations.OutputTimeUnit;
-import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * Reading the context deep inside a forward pass: {@code ForwardContext.current()} against a raw
@@ -21,8 +19,6 @@ import org.openjdk.jmh.annotations.Warmup;
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.NANOSECONDS)
-@Warmup(iterations = 3, time = 1)
-@Measurement(iterations = 5, time = 1)
 @Fork(
     value = 2,
     jvmArgsAppend = {
@@ -33,7 +29,7 @@ import org.openjdk.jmh.annotations.Warmup;
       "-Djmh.executor=CUSTOM",
       "-Djmh.executor.class=io.github.forwardcontext.jmh.BoundWorkerExecutor"
     })
-public class ReadBenchmark {
+public class ReadBenchmark extends ForkedBenchmark {
 
   @Benchmark
   public void baseline() {}
