@@ -287,7 +287,7 @@ public final class BatchSizeTracker {
   }
 
   // ---------------------------------------------------------------------------------------------
-  // The hot path: series lookup when binding, then start() and stop() around the operation.
+  // The hot path: the series lookup when a pass is created, and stop() when its operation ends.
 
   Series series(int batchSize) {
     Index current = index;
