@@ -8,10 +8,11 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * The executor of JMH's worker threads for {@link ReadBenchmark} ({@code -Djmh.executor=CUSTOM}).
- * Each worker thread runs its whole life inside live bindings of every mechanism measured: the
- * library's context, a raw scoped value, a thread local and an OpenTelemetry context. So the reads
- * are measured inside a binding made once per worker thread, not once per operation.
+ * The executor of JMH's worker threads for {@link BoundWorkerBenchmark}s ({@code
+ * -Djmh.executor=CUSTOM}). Each worker thread runs its whole life inside live bindings of every
+ * mechanism measured: the library's context, a raw scoped value, a thread local and an
+ * OpenTelemetry context. So the reads are measured inside a binding made once per worker thread,
+ * not once per operation.
  */
 public final class BoundWorkerExecutor extends ThreadPoolExecutor {
 

@@ -5,7 +5,6 @@ import io.opentelemetry.context.Context;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
-import org.openjdk.jmh.annotations.Fork;
 import org.openjdk.jmh.annotations.Mode;
 import org.openjdk.jmh.annotations.OutputTimeUnit;
 
@@ -19,17 +18,7 @@ import org.openjdk.jmh.annotations.OutputTimeUnit;
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.NANOSECONDS)
-@Fork(
-    value = 2,
-    jvmArgsAppend = {
-      "--enable-preview",
-      "-Xms1g",
-      "-Xmx1g",
-      "-XX:+AlwaysPreTouch",
-      "-Djmh.executor=CUSTOM",
-      "-Djmh.executor.class=io.github.forwardcontext.jmh.BoundWorkerExecutor"
-    })
-public class ReadBenchmark extends ForkedBenchmark {
+public class ReadBenchmark extends BoundWorkerBenchmark {
 
   @Benchmark
   public void baseline() {}
