@@ -387,7 +387,7 @@ public final class BatchSizeTracker {
     if (count > 1) {
       rows.add(
           new BatchSizeStats(
-              series.batchSize, count, DurationHistogram.medianNanos(snapshot) / 1e6));
+              series.batchSize, count, DurationHistogram.medianNanos(snapshot, count) / 1e6));
     }
   }
 

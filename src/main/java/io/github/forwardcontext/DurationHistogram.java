@@ -95,10 +95,10 @@ class DurationHistogram {
    * value, or the mean of the two middle values when the count is even; each value is its bucket's
    * midpoint.
    *
+   * @param count {@link #count(long[])} of the snapshot
    * @return the median in nanoseconds, or NaN if the snapshot is empty
    */
-  static double medianNanos(long[] snapshot) {
-    long count = count(snapshot);
+  static double medianNanos(long[] snapshot, long count) {
     if (count == 0) {
       return Double.NaN;
     }

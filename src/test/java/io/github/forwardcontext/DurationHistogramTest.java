@@ -61,21 +61,22 @@ class DurationHistogramTest implements NoContextLeftBound {
       long[] snapshot = histogram.snapshot();
 
       assertThat(DurationHistogram.count(snapshot)).isEqualTo(n);
-      assertThat(DurationHistogram.medianNanos(snapshot)).isCloseTo(exact, within(exact * 0.01));
+      assertThat(DurationHistogram.medianNanos(snapshot, DurationHistogram.count(snapshot)))
+          .isCloseTo(exact, within(exact * 0.01));
     }
   }
 
   @Test
   void outOfRangeDurationsAreClampedAndAnEmptyHistogramHasNoMedian() {
     DurationHistogram histogram = new DurationHistogram();
-    assertThat(DurationHistogram.medianNanos(histogram.snapshot())).isNaN();
+    assertThat(DurationHistogram.medianNanos(histogram.snapshot(), 0)).isNaN();
 
     histogram.record(-5);
     histogram.record(Long.MAX_VALUE);
     long[] snapshot = histogram.snapshot();
 
     assertThat(DurationHistogram.count(snapshot)).isEqualTo(2);
-    assertThat(DurationHistogram.medianNanos(snapshot))
+    assertThat(DurationHistogram.medianNanos(snapshot, DurationHistogram.count(snapshot)))
         .isCloseTo(
             DurationHistogram.HIGHEST_NANOS / 2.0, within(DurationHistogram.HIGHEST_NANOS * 0.01));
   }

@@ -23,11 +23,6 @@ import org.openjdk.jmh.annotations.State;
 @OutputTimeUnit(TimeUnit.NANOSECONDS)
 @State(org.openjdk.jmh.annotations.Scope.Thread)
 public class BindBenchmark extends ForkedBenchmark {
-  private static final ScopedValue.CallableOp<ForwardContext, RuntimeException> READ_LIBRARY =
-      ForwardContext::current;
-  private static final ScopedValue.CallableOp<ForwardContext, RuntimeException> READ_RAW =
-      Peers.RAW::get;
-
   private final Peers.Meta[] metas = Peers.metas(16);
   private int next;
 
@@ -37,13 +32,13 @@ public class BindBenchmark extends ForkedBenchmark {
   @Benchmark
   public ForwardContext library() {
     int i = next++ & 15;
-    return ForwardContext.where(i, metas[i]).call(READ_LIBRARY);
+    return ForwardContext.where(i, metas[i]).call(Peers.READ_LIBRARY);
   }
 
   @Benchmark
   public ForwardContext rawScopedValue() {
     int i = next++ & 15;
-    return ScopedValue.where(Peers.RAW, new ForwardContext(i, metas[i], null)).call(READ_RAW);
+    return ScopedValue.where(Peers.RAW, new ForwardContext(i, metas[i], null)).call(Peers.READ_RAW);
   }
 
   @Benchmark

@@ -24,11 +24,6 @@ import org.openjdk.jmh.annotations.Threads;
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
 @State(Scope.Benchmark)
 public class ContentionBenchmark extends ForkedBenchmark {
-  private static final ScopedValue.CallableOp<ForwardContext, RuntimeException> READ_LIBRARY =
-      ForwardContext::current;
-  private static final ScopedValue.CallableOp<ForwardContext, RuntimeException> READ_RAW =
-      Peers.RAW::get;
-
   private final SimpleMeterRegistry registry = new SimpleMeterRegistry();
   private final BatchSizeTracker tracker = BatchSizeTracker.builder(registry).build();
   private final Timer timer =
@@ -38,13 +33,13 @@ public class ContentionBenchmark extends ForkedBenchmark {
   @Benchmark
   @Threads(1)
   public ForwardContext library() {
-    return tracker.where(1, meta).call(READ_LIBRARY);
+    return tracker.where(1, meta).call(Peers.READ_LIBRARY);
   }
 
   @Benchmark
   @Threads(2)
   public ForwardContext library2Threads() {
-    return tracker.where(1, meta).call(READ_LIBRARY);
+    return tracker.where(1, meta).call(Peers.READ_LIBRARY);
   }
 
   @Benchmark
@@ -62,7 +57,7 @@ public class ContentionBenchmark extends ForkedBenchmark {
   private ForwardContext floorPass() {
     long start = System.nanoTime();
     try {
-      return ScopedValue.where(Peers.RAW, new ForwardContext(1, meta, null)).call(READ_RAW);
+      return ScopedValue.where(Peers.RAW, new ForwardContext(1, meta, null)).call(Peers.READ_RAW);
     } finally {
       timer.record(System.nanoTime() - start, TimeUnit.NANOSECONDS);
     }

@@ -21,6 +21,13 @@ final class Peers {
 
   static final ForwardContext CONTEXT = new ForwardContext(500, new Meta(8), null);
 
+  /** A pass body that reads the library's context once. */
+  static final ScopedValue.CallableOp<ForwardContext, RuntimeException> READ_LIBRARY =
+      ForwardContext::current;
+
+  /** A pass body that reads the raw scoped value once. */
+  static final ScopedValue.CallableOp<ForwardContext, RuntimeException> READ_RAW = RAW::get;
+
   /** Sixteen metadata instances, indexed with a mask, so that no input is a constant. */
   static Meta[] metas(int count) {
     Meta[] metas = new Meta[count];

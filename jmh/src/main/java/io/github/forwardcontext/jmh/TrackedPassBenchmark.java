@@ -36,11 +36,6 @@ import org.openjdk.jmh.annotations.State;
 @OutputTimeUnit(TimeUnit.NANOSECONDS)
 @State(Scope.Thread)
 public class TrackedPassBenchmark extends ForkedBenchmark {
-  private static final ScopedValue.CallableOp<ForwardContext, RuntimeException> READ_LIBRARY =
-      ForwardContext::current;
-  private static final ScopedValue.CallableOp<ForwardContext, RuntimeException> READ_RAW =
-      Peers.RAW::get;
-
   @Param({"1", "8", "1024"})
   public int distinctSizes;
 
@@ -66,14 +61,14 @@ public class TrackedPassBenchmark extends ForkedBenchmark {
       tags[i] = Integer.toString(metas[i].batchSize());
       timers[i] = Timer.builder("forward.pass.floor").tag("batch.size", tags[i]).register(registry);
       // Every size seen once before measuring: the steady state of a long-running pipeline.
-      tracker.where(i, metas[i]).call(READ_LIBRARY);
+      tracker.where(i, metas[i]).call(Peers.READ_LIBRARY);
     }
   }
 
   @Benchmark
   public ForwardContext tracked() {
     int i = next++ & mask;
-    return tracker.where(i, metas[i]).call(READ_LIBRARY);
+    return tracker.where(i, metas[i]).call(Peers.READ_LIBRARY);
   }
 
   @Benchmark
@@ -81,7 +76,8 @@ public class TrackedPassBenchmark extends ForkedBenchmark {
     int i = next++ & mask;
     long start = System.nanoTime();
     try {
-      return ScopedValue.where(Peers.RAW, new ForwardContext(i, metas[i], null)).call(READ_RAW);
+      return ScopedValue.where(Peers.RAW, new ForwardContext(i, metas[i], null))
+          .call(Peers.READ_RAW);
     } finally {
       timers[i].record(System.nanoTime() - start, TimeUnit.NANOSECONDS);
     }
@@ -92,7 +88,8 @@ public class TrackedPassBenchmark extends ForkedBenchmark {
     int i = next++ & mask;
     long start = System.nanoTime();
     try {
-      return ScopedValue.where(Peers.RAW, new ForwardContext(i, metas[i], null)).call(READ_RAW);
+      return ScopedValue.where(Peers.RAW, new ForwardContext(i, metas[i], null))
+          .call(Peers.READ_RAW);
     } finally {
       Timer.builder("forward.pass.naive")
           .tag("batch.size", Integer.toString(metas[i].batchSize()))
@@ -106,7 +103,8 @@ public class TrackedPassBenchmark extends ForkedBenchmark {
     int i = next++ & mask;
     long start = System.nanoTime();
     try {
-      return ScopedValue.where(Peers.RAW, new ForwardContext(i, metas[i], null)).call(READ_RAW);
+      return ScopedValue.where(Peers.RAW, new ForwardContext(i, metas[i], null))
+          .call(Peers.READ_RAW);
     } finally {
       provider
           .withTags("batch.size", tags[i])
