@@ -158,6 +158,14 @@ public final class BatchSizeTracker {
   }
 
   /**
+   * {@return the registry this tracker registers its {@value #METER_NAME} timers in} Components
+   * built on a tracker, such as a request batcher, register their own meters there too.
+   */
+  public MeterRegistry registry() {
+    return registry;
+  }
+
+  /**
    * {@return the global tracker, if the start-up setting switched global tracking on} See "Global
    * tracking" above.
    */
