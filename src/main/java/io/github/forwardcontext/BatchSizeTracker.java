@@ -1,11 +1,11 @@
 package io.github.forwardcontext;
 
 import io.micrometer.core.instrument.Clock;
-import io.micrometer.core.instrument.Meter;
 import io.micrometer.core.instrument.MeterRegistry;
-import io.micrometer.core.instrument.Tags;
 import io.micrometer.core.instrument.Timer;
-import io.micrometer.core.instrument.noop.NoopTimer;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import io.micrometer.observation.Observation;
+import io.micrometer.observation.ObservationRegistry;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.time.Duration;
@@ -17,6 +17,7 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Consumer;
 
 /**
  * Binds forward contexts like {@link ForwardContext#where(int, AttentionMetadata)} and times each
@@ -111,8 +112,15 @@ public final class BatchSizeTracker {
   private static final Duration DEFAULT_INTERVAL = Duration.ofSeconds(1000);
   private static final int DEFAULT_MAX_BATCH_SIZES = 1024;
 
+  // Batch sizes below this go through a direct array, as a Timer[] indexed by size would; larger
+  // ones through an open-addressing table. 2^16 references are 256 KiB at most.
+  static final int DIRECT_LIMIT = 1 << 16;
+  private static final long FIRST_RETRY_NANOS = 1_000_000_000L;
+  private static final long MAX_RETRY_NANOS = 60_000_000_000L;
+
   private static final System.Logger LOG = System.getLogger(BatchSizeTracker.class.getName());
   private static final VarHandle LAST_REPORT;
+  private static final VarHandle SLOT = MethodHandles.arrayElementVarHandle(Series[].class);
 
   static {
     try {
@@ -128,23 +136,40 @@ public final class BatchSizeTracker {
   private final Clock clock;
   private final long intervalNanos;
   private final int maxBatchSizes;
-  private final Runnable beforeClockStops; // null: none
+  private final Consumer<? super ForwardContext> beforeClockStops; // null: none
+  private final ObservationRegistry observationRegistry; // null: no observations
+  private final ForwardPassObservationConvention observationConvention; // null: the default
+  private final boolean decorated; // a hook or observations: the passes take the longer path
+  private final IllegalArgumentException misconfiguration; // a malformed global setting, or null
   private final FailureLog hookFailures = new FailureLog("before-stop hook");
   private final FailureLog meterFailures = new FailureLog("recording");
+  private final FailureLog registrationFailures = new FailureLog("timer registration");
+  private final FailureLog clockFailures = new FailureLog("clock");
   private final FailureLog reportFailures = new FailureLog("report");
+  private final FailureLog observationFailures = new FailureLog("observation");
 
-  private volatile Index index = Index.EMPTY;
+  // The index, written under this tracker's lock, read without it. Every array only grows (a
+  // bigger copy replaces it), so an insert costs amortised O(1) whatever the number of sizes.
+  private volatile Series[] direct = new Series[64]; // [batchSize] for sizes < DIRECT_LIMIT
+  private volatile Series[] large = new Series[16]; // open addressing, load factor <= 1/2
+  private int largeCount;
+  private volatile Series[] ordered = new Series[16]; // in the order sizes were first seen
+  private volatile int seriesCount; // published after the series is in every array
   private volatile Series other; // created when the cap is first exceeded
 
   @SuppressWarnings("unused") // through LAST_REPORT
   private volatile long lastReportNanos;
 
-  private BatchSizeTracker(Builder builder) {
+  private BatchSizeTracker(Builder builder, IllegalArgumentException misconfiguration) {
     this.registry = builder.registry;
     this.clock = builder.clock;
     this.intervalNanos = saturatedNanos(builder.loggingInterval);
     this.maxBatchSizes = builder.maxBatchSizes;
     this.beforeClockStops = builder.beforeClockStops;
+    this.observationRegistry = builder.observationRegistry;
+    this.observationConvention = builder.observationConvention;
+    this.decorated = beforeClockStops != null || observationRegistry != null;
+    this.misconfiguration = misconfiguration;
     this.lastReportNanos = clock.monotonicTime();
   }
 
@@ -168,9 +193,30 @@ public final class BatchSizeTracker {
   /**
    * {@return the global tracker, if the start-up setting switched global tracking on} See "Global
    * tracking" above.
+   *
+   * @throws IllegalStateException if the start-up setting is malformed; the message names the
+   *     setting and its value
    */
   public static Optional<BatchSizeTracker> global() {
-    return Optional.ofNullable(ForwardContext.globalTracker());
+    BatchSizeTracker global = ForwardContext.globalTracker();
+    if (global != null) {
+      global.checkConfigured();
+    }
+    return Optional.ofNullable(global);
+  }
+
+  // A tracker that stands for a malformed global setting: every globally tracked pass fails with
+  // the setting's message, while contexts and explicitly built trackers keep working.
+  static BatchSizeTracker misconfigured(IllegalArgumentException cause) {
+    return new BatchSizeTracker(new Builder(new SimpleMeterRegistry()), cause);
+  }
+
+  private void checkConfigured() {
+    if (misconfiguration != null) {
+      throw new IllegalStateException(
+          "Global batch-size tracking is misconfigured: " + misconfiguration.getMessage(),
+          misconfiguration);
+    }
   }
 
   /**
@@ -220,11 +266,13 @@ public final class BatchSizeTracker {
 
   // Global tracking: ForwardContext.run and call come here when the start-up setting is on.
   void run(ForwardContext context, Runnable op) {
+    checkConfigured();
     timedRun(context, seriesOf(context), op);
   }
 
   <R, E extends Throwable> R call(ForwardContext context, ScopedValue.CallableOp<? extends R, E> op)
       throws E {
+    checkConfigured();
     return timedCall(context, seriesOf(context), op);
   }
 
@@ -235,11 +283,29 @@ public final class BatchSizeTracker {
       context.bindRun(op);
       return;
     }
-    long start = series.tracker.clock.monotonicTime();
+    BatchSizeTracker tracker = series.tracker;
+    if (tracker.decorated) {
+      tracker.decoratedCall(
+          context,
+          series,
+          () -> {
+            op.run();
+            return null;
+          });
+      return;
+    }
+    long start;
+    try {
+      start = tracker.clock.monotonicTime();
+    } catch (Throwable e) {
+      tracker.clockFailed(e);
+      context.bindRun(op); // untimed: the clock cannot time it
+      return;
+    }
     try {
       context.bindRun(op);
     } finally {
-      series.tracker.stop(series, start);
+      tracker.stop(series, start);
     }
   }
 
@@ -248,11 +314,174 @@ public final class BatchSizeTracker {
     if (series == null) {
       return context.bindCall(op);
     }
-    long start = series.tracker.clock.monotonicTime();
+    BatchSizeTracker tracker = series.tracker;
+    if (tracker.decorated) {
+      return tracker.decoratedCall(context, series, op);
+    }
+    long start;
+    try {
+      start = tracker.clock.monotonicTime();
+    } catch (Throwable e) {
+      tracker.clockFailed(e);
+      return context.bindCall(op); // untimed: the clock cannot time it
+    }
     try {
       return context.bindCall(op);
     } finally {
-      series.tracker.stop(series, start);
+      tracker.stop(series, start);
+    }
+  }
+
+  /** A pass with a before-stop hook, an observation, or both. */
+  private <R, E extends Throwable> R decoratedCall(
+      ForwardContext context, Series series, ScopedValue.CallableOp<? extends R, E> op) throws E {
+    Observation observation = startObservation(context, series);
+    boolean timed = true;
+    long start = 0;
+    try {
+      start = clock.monotonicTime();
+    } catch (Throwable e) {
+      clockFailed(e);
+      timed = false;
+    }
+    Hook hook = beforeClockStops == null ? null : new Hook(this, context);
+    Throwable failure = null;
+    Observation.Scope scope = openScope(observation);
+    try {
+      if (hook == null) {
+        return context.bindCall(op);
+      }
+      // The hook runs inside the binding, so that it can read the pass's context.
+      return context.bindCall(
+          () -> {
+            try {
+              return op.call();
+            } finally {
+              hook.run();
+            }
+          });
+    } catch (Throwable e) {
+      failure = e;
+      throw e;
+    } finally {
+      if (timed) {
+        stop(series, start);
+      }
+      if (scope != null) {
+        scope.close();
+      }
+      stopObservation(observation, failure);
+      if (hook != null) {
+        hook.rethrowFatal();
+      }
+    }
+  }
+
+  /** Runs the before-stop hook once; keeps a VirtualMachineError to rethrow after recording. */
+  private static final class Hook {
+    private final BatchSizeTracker tracker;
+    private final ForwardContext context;
+    private VirtualMachineError fatal;
+
+    Hook(BatchSizeTracker tracker, ForwardContext context) {
+      this.tracker = tracker;
+      this.context = context;
+    }
+
+    void run() {
+      try {
+        tracker.beforeClockStops.accept(context);
+      } catch (VirtualMachineError e) {
+        fatal = e;
+      } catch (Throwable e) {
+        tracker.hookFailures.log(e);
+      }
+    }
+
+    void rethrowFatal() {
+      if (fatal != null) {
+        throw fatal;
+      }
+    }
+  }
+
+  private Observation startObservation(ForwardContext context, Series series) {
+    if (observationRegistry == null) {
+      return null;
+    }
+    try {
+      return ForwardPassObservationDocumentation.FORWARD_PASS
+          .observation(
+              observationConvention,
+              DefaultForwardPassObservationConvention.INSTANCE,
+              () -> new ForwardPassObservationContext(context, series.tag),
+              observationRegistry)
+          .start();
+    } catch (VirtualMachineError e) {
+      throw e;
+    } catch (Throwable e) {
+      observationFailures.log(e);
+      return null;
+    }
+  }
+
+  private Observation.Scope openScope(Observation observation) {
+    if (observation == null) {
+      return null;
+    }
+    try {
+      return new GuardedScope(observation.openScope(), observationFailures);
+    } catch (VirtualMachineError e) {
+      throw e;
+    } catch (Throwable e) {
+      observationFailures.log(e);
+      return null;
+    }
+  }
+
+  private void stopObservation(Observation observation, Throwable failure) {
+    if (observation == null) {
+      return;
+    }
+    try {
+      if (failure != null) {
+        observation.error(failure);
+      }
+      observation.stop();
+    } catch (VirtualMachineError e) {
+      throw e;
+    } catch (Throwable e) {
+      observationFailures.log(e);
+    }
+  }
+
+  /** An observation scope whose close never throws into the pass. */
+  private record GuardedScope(Observation.Scope scope, FailureLog failures)
+      implements Observation.Scope {
+    @Override
+    public Observation getCurrentObservation() {
+      return scope.getCurrentObservation();
+    }
+
+    @Override
+    public void close() {
+      try {
+        scope.close();
+      } catch (VirtualMachineError e) {
+        throw e;
+      } catch (Throwable e) {
+        failures.log(e);
+      }
+    }
+
+    @Override
+    public void reset() {
+      scope.reset();
+    }
+
+    @Override
+    public void makeCurrent() {
+      scope.makeCurrent();
     }
   }
 
@@ -261,15 +490,22 @@ public final class BatchSizeTracker {
    * pass is likely a warm-up), giving the count and the median in milliseconds, sorted by count,
    * largest first; batch sizes with equal counts keep the order in which they were first seen. The
    * row for the sizes beyond the cap, if any, has {@link BatchSizeStats#OTHER} as its batch size.
+   *
+   * <p>It reads only the counters in use: with 1024 batch sizes whose durations span three powers
+   * of two, one call reads about 400,000 counters and allocates one 36 KiB scratch array besides
+   * the rows.
    */
   public List<BatchSizeStats> stats() {
+    int count = seriesCount;
+    Series[] all = ordered;
+    long[] scratch = new long[DurationHistogram.OCTAVES * DurationHistogram.SUB_BUCKETS];
     List<BatchSizeStats> rows = new ArrayList<>();
-    for (Series series : index.ordered) {
-      addRow(rows, series);
+    for (int i = 0; i < count; i++) {
+      addRow(rows, all[i], scratch);
     }
     Series overflow = other;
     if (overflow != null) {
-      addRow(rows, overflow);
+      addRow(rows, overflow, scratch);
     }
     rows.sort(Comparator.comparingLong(BatchSizeStats::count).reversed());
     return List.copyOf(rows);
@@ -286,7 +522,7 @@ public final class BatchSizeTracker {
   @Override
   public String toString() {
     return "BatchSizeTracker[batchSizes="
-        + index.ordered.length
+        + seriesCount
         + ", maxBatchSizes="
         + maxBatchSizes
         + ", loggingInterval="
@@ -298,73 +534,210 @@ public final class BatchSizeTracker {
   // The hot path: the series lookup when a pass is created, and stop() when its operation ends.
 
   Series series(int batchSize) {
-    Index current = index;
-    Series series = current.get(batchSize);
+    Series series;
+    Series[] table = direct;
+    if (batchSize < table.length) {
+      series = table[batchSize];
+    } else {
+      series = batchSize >= DIRECT_LIMIT ? findLarge(large, batchSize) : null;
+    }
     if (series != null) {
       return series;
     }
-    Series overflow = other;
-    if (overflow != null && current.ordered.length >= maxBatchSizes) {
-      return overflow;
+    Series overflow = other; // set only once the cap is reached: no new size gets a series then
+    return overflow != null ? overflow : addSeries(batchSize);
+  }
+
+  private static Series findLarge(Series[] table, int batchSize) {
+    int mask = table.length - 1;
+    for (int i = slot(batchSize, mask); ; i = (i + 1) & mask) {
+      Series series = (Series) SLOT.getAcquire(table, i);
+      if (series == null || series.batchSize == batchSize) {
+        return series;
+      }
     }
-    return addSeries(batchSize);
+  }
+
+  private static int slot(int batchSize, int mask) {
+    int h = batchSize * 0x9E3779B9;
+    return (h ^ (h >>> 16)) & mask;
   }
 
   private synchronized Series addSeries(int batchSize) {
-    Index current = index;
-    Series series = current.get(batchSize);
+    Series series =
+        batchSize < DIRECT_LIMIT
+            ? (batchSize < direct.length ? direct[batchSize] : null)
+            : findLarge(large, batchSize);
     if (series != null) {
       return series;
     }
-    if (current.ordered.length < maxBatchSizes) {
-      series = new Series(this, batchSize, timer(Integer.toString(batchSize)));
-      index = current.with(series);
-      return series;
+    if (seriesCount >= maxBatchSizes) {
+      Series overflow = other;
+      if (overflow == null) {
+        warn(
+            "Batch size "
+                + batchSize
+                + " exceeds the cap of "
+                + maxBatchSizes
+                + " distinct batch sizes (maxBatchSizes); it and every further new batch size"
+                + " are recorded under "
+                + BATCH_SIZE_TAG
+                + "="
+                + OTHER_TAG);
+        overflow = new Series(this, BatchSizeStats.OTHER, OTHER_TAG);
+        register(overflow);
+        other = overflow;
+      }
+      return overflow;
     }
-    if (other == null) {
-      LOG.log(
-          System.Logger.Level.WARNING,
-          "Batch size {0} exceeds the cap of {1} distinct batch sizes (maxBatchSizes); it and "
-              + "every further new batch size are recorded under "
-              + BATCH_SIZE_TAG
-              + "="
-              + OTHER_TAG,
-          batchSize,
-          maxBatchSizes);
-      other = new Series(this, BatchSizeStats.OTHER, timer(OTHER_TAG));
+    series = new Series(this, batchSize, Integer.toString(batchSize));
+    register(series);
+    if (batchSize < DIRECT_LIMIT) {
+      Series[] table = direct;
+      if (batchSize >= table.length) {
+        int length = Math.min(DIRECT_LIMIT, Math.max(table.length * 2, ceilPow2(batchSize + 1)));
+        table = Arrays.copyOf(table, length);
+        table[batchSize] = series;
+        direct = table;
+      } else {
+        SLOT.setRelease(table, batchSize, series);
+      }
+    } else {
+      insertLarge(series);
     }
-    return other;
+    Series[] all = ordered;
+    int count = seriesCount;
+    if (count == all.length) {
+      all = Arrays.copyOf(all, count * 2);
+      all[count] = series;
+      ordered = all;
+    } else {
+      SLOT.setRelease(all, count, series);
+    }
+    seriesCount = count + 1;
+    return series;
   }
 
-  private Timer timer(String tag) {
-    try {
-      return Timer.builder(METER_NAME)
-          .description("Duration of model forward passes, by batch size")
-          .tag(BATCH_SIZE_TAG, tag)
-          .register(registry);
-    } catch (RuntimeException e) {
-      meterFailures.log(e);
-      return new NoopTimer(
-          new Meter.Id(METER_NAME, Tags.of(BATCH_SIZE_TAG, tag), null, null, Meter.Type.TIMER));
+  private void insertLarge(Series series) {
+    Series[] table = large;
+    if ((largeCount + 1) * 2 > table.length) {
+      Series[] bigger = new Series[table.length * 2];
+      for (Series s : table) {
+        if (s != null) {
+          put(bigger, s);
+        }
+      }
+      put(bigger, series);
+      large = bigger;
+    } else {
+      put(table, series);
     }
+    largeCount++;
+  }
+
+  private static void put(Series[] table, Series series) {
+    int mask = table.length - 1;
+    int i = slot(series.batchSize, mask);
+    while (table[i] != null) {
+      i = (i + 1) & mask;
+    }
+    SLOT.setRelease(table, i, series);
+  }
+
+  private static int ceilPow2(int n) {
+    return n <= 1 ? 1 : Integer.highestOneBit(n - 1) << 1;
+  }
+
+  /**
+   * Registers the series' timer. On failure the series records into its duration counts only, and
+   * registration is tried again from a later pass of that size, after 1 s, then after twice as long
+   * each time, up to once a minute.
+   */
+  private void register(Series series) {
+    try {
+      series.timer =
+          Timer.builder(METER_NAME)
+              .description("Duration of model forward passes, by batch size")
+              .tag(BATCH_SIZE_TAG, series.tag)
+              .register(registry);
+    } catch (VirtualMachineError e) {
+      throw e;
+    } catch (Throwable e) {
+      long backoff =
+          series.retryBackoffNanos == 0
+              ? FIRST_RETRY_NANOS
+              : Math.min(MAX_RETRY_NANOS, series.retryBackoffNanos * 2);
+      series.retryBackoffNanos = backoff;
+      series.retryAtNanos = safeNow() + backoff;
+      registrationFailures.log(
+          "Could not register the timer "
+              + METER_NAME
+              + "{"
+              + BATCH_SIZE_TAG
+              + "="
+              + series.tag
+              + "}: its passes are counted in stats() but not in the registry until registration"
+              + " succeeds; retrying in "
+              + Duration.ofNanos(backoff),
+          e);
+    }
+  }
+
+  /** {@return the series' timer, registered again if its retry is due, or {@code null}} */
+  private Timer retryRegistration(Series series, long now) {
+    if (now - series.retryAtNanos < 0) {
+      return null; // not due: no lock taken
+    }
+    synchronized (this) {
+      if (series.timer == null && now - series.retryAtNanos >= 0) {
+        register(series);
+      }
+      return series.timer;
+    }
+  }
+
+  private long safeNow() {
+    try {
+      return clock.monotonicTime();
+    } catch (VirtualMachineError e) {
+      throw e;
+    } catch (Throwable e) {
+      clockFailures.log(e);
+      return 0;
+    }
+  }
+
+  private void clockFailed(Throwable e) {
+    if (e instanceof VirtualMachineError fatal) {
+      throw fatal;
+    }
+    clockFailures.log(e);
   }
 
   void stop(Series series, long start) {
-    Runnable hook = beforeClockStops;
-    if (hook != null) {
-      try {
-        hook.run();
-      } catch (RuntimeException e) {
-        hookFailures.log(e);
-      }
-    }
-    long end = clock.monotonicTime();
-    long nanos = end - start;
-    series.record(nanos); // first: a Micrometer failure must not lose the sample
+    long end;
     try {
-      series.timer.record(nanos, TimeUnit.NANOSECONDS);
-    } catch (RuntimeException e) {
-      meterFailures.log(e);
+      end = clock.monotonicTime();
+    } catch (Throwable e) {
+      clockFailed(e); // the pass's duration is unknown: nothing is recorded
+      return;
+    }
+    // One rule for both: a clock that went backwards makes a zero-length pass, counted in the
+    // median and in Micrometer alike (Micrometer would drop a negative amount).
+    long nanos = Math.max(0L, end - start);
+    series.record(nanos); // first: a Micrometer failure must not lose the sample
+    Timer timer = series.timer;
+    if (timer == null) {
+      timer = retryRegistration(series, end);
+    }
+    if (timer != null) {
+      try {
+        timer.record(nanos, TimeUnit.NANOSECONDS);
+      } catch (VirtualMachineError e) {
+        throw e;
+      } catch (Throwable e) {
+        meterFailures.log(e);
+      }
     }
     if (end - lastReportNanos > intervalNanos) {
       maybeReport(end);
@@ -384,18 +757,32 @@ public final class BatchSizeTracker {
           LOG.log(System.Logger.Level.INFO, REPORT_PREFIX + rows);
         }
       }
-    } catch (RuntimeException e) {
+    } catch (VirtualMachineError e) {
+      throw e;
+    } catch (Throwable e) {
       reportFailures.log(e);
     }
   }
 
-  private static void addRow(List<BatchSizeStats> rows, Series series) {
-    long[] snapshot = series.snapshot();
-    long count = DurationHistogram.count(snapshot);
+  private static void warn(String message) {
+    try {
+      LOG.log(System.Logger.Level.WARNING, message);
+    } catch (VirtualMachineError e) {
+      throw e;
+    } catch (Throwable ignored) {
+      // A logging backend that throws must not break the forward pass that logs.
+    }
+  }
+
+  private static void addRow(List<BatchSizeStats> rows, Series series, long[] scratch) {
+    long present = series.merge(scratch);
+    long count = DurationHistogram.count(scratch, present);
     if (count > 1) {
       rows.add(
           new BatchSizeStats(
-              series.batchSize, count, DurationHistogram.medianNanos(snapshot, count) / 1e6));
+              series.batchSize,
+              count,
+              DurationHistogram.medianNanos(scratch, present, count) / 1e6));
     }
   }
 
@@ -471,64 +858,22 @@ public final class BatchSizeTracker {
   static final class Series extends DurationHistogram {
     final BatchSizeTracker tracker;
     final int batchSize;
-    final Timer timer;
+    final String tag;
+    volatile Timer timer; // null while registration failed; retried from the passes
+    volatile long retryAtNanos; // written under the tracker's lock
+    long retryBackoffNanos; // under the tracker's lock
 
-    Series(BatchSizeTracker tracker, int batchSize, Timer timer) {
+    Series(BatchSizeTracker tracker, int batchSize, String tag) {
       this.tracker = tracker;
       this.batchSize = batchSize;
-      this.timer = timer;
+      this.tag = tag;
     }
   }
 
   /**
-   * Batch size to series, for a lock-free lookup whose cost does not depend on how many sizes there
-   * are: open addressing with linear probing, replaced whole on insert (inserts happen once per
-   * batch size, under the tracker's lock).
+   * Logs the first failure of a kind at WARNING and the later ones at DEBUG. A logging backend that
+   * throws is ignored: logging a failure must not become one.
    */
-  private static final class Index {
-    static final Index EMPTY = new Index(new Series[2], new Series[0]);
-
-    final Series[] slots; // null: empty slot; probed by Series.batchSize, no separate key array
-    final Series[] ordered; // in the order the batch sizes were first seen
-
-    Index(Series[] slots, Series[] ordered) {
-      this.slots = slots;
-      this.ordered = ordered;
-    }
-
-    Series get(int batchSize) {
-      Series[] table = slots;
-      int mask = table.length - 1;
-      for (int i = slot(batchSize, mask); ; i = (i + 1) & mask) {
-        Series series = table[i];
-        if (series == null || series.batchSize == batchSize) {
-          return series;
-        }
-      }
-    }
-
-    Index with(Series series) {
-      Series[] newOrdered = Arrays.copyOf(ordered, ordered.length + 1);
-      newOrdered[ordered.length] = series;
-      int capacity = Integer.highestOneBit(newOrdered.length * 4 - 1); // load factor <= 1/2
-      Series[] newSlots = new Series[capacity];
-      for (Series s : newOrdered) {
-        int i = slot(s.batchSize, capacity - 1);
-        while (newSlots[i] != null) {
-          i = (i + 1) & (capacity - 1);
-        }
-        newSlots[i] = s;
-      }
-      return new Index(newSlots, newOrdered);
-    }
-
-    private static int slot(int batchSize, int mask) {
-      int h = batchSize * 0x9E3779B9;
-      return (h ^ (h >>> 16)) & mask;
-    }
-  }
-
-  /** Logs the first failure of a kind at WARNING and the later ones at DEBUG. */
   private static final class FailureLog {
     private final String what;
     private final AtomicBoolean warned = new AtomicBoolean();
@@ -537,18 +882,24 @@ public final class BatchSizeTracker {
       this.what = what;
     }
 
-    void log(RuntimeException e) {
-      if (!warned.get() && warned.compareAndSet(false, true)) {
-        LOG.log(
-            System.Logger.Level.WARNING,
-            "Forward-pass "
-                + what
-                + " failed; the forward pass goes on. Further "
-                + what
-                + " failures are logged at DEBUG.",
-            e);
-      } else {
-        LOG.log(System.Logger.Level.DEBUG, "Forward-pass " + what + " failed again", e);
+    void log(Throwable e) {
+      log("Forward-pass " + what + " failed; the forward pass goes on", e);
+    }
+
+    void log(String message, Throwable e) {
+      try {
+        if (!warned.get() && warned.compareAndSet(false, true)) {
+          LOG.log(
+              System.Logger.Level.WARNING,
+              message + ". Further " + what + " failures are logged at DEBUG.",
+              e);
+        } else {
+          LOG.log(System.Logger.Level.DEBUG, message, e);
+        }
+      } catch (VirtualMachineError fatal) {
+        throw fatal;
+      } catch (Throwable ignored) {
+        // The logging backend failed too; the forward pass goes on regardless.
       }
     }
   }
@@ -562,7 +913,9 @@ public final class BatchSizeTracker {
     private Clock clock = Clock.SYSTEM;
     private Duration loggingInterval = DEFAULT_INTERVAL;
     private int maxBatchSizes = DEFAULT_MAX_BATCH_SIZES;
-    private Runnable beforeClockStops;
+    private Consumer<? super ForwardContext> beforeClockStops;
+    private ObservationRegistry observationRegistry;
+    private ForwardPassObservationConvention observationConvention;
 
     private Builder(MeterRegistry registry) {
       this.registry = registry;
@@ -605,7 +958,8 @@ public final class BatchSizeTracker {
 
     /**
      * Sets the clock whose {@link Clock#monotonicTime()} times the passes and paces the report
-     * ({@link Clock#SYSTEM} by default). Tests pass a {@code MockClock}.
+     * ({@link Clock#SYSTEM} by default). Tests pass a {@code MockClock}. A clock that throws does
+     * not break a pass: the pass runs untimed and the failure is logged (see "Failures" above).
      *
      * @param clock the clock
      * @return this builder
@@ -618,19 +972,49 @@ public final class BatchSizeTracker {
     /**
      * Sets a hook that runs after each timed operation and before the clock stops, for instance to
      * wait for an accelerator's queued kernels as vLLM does, so that the timing covers the device
-     * work. A hook that throws is logged (once, then quietly) and the pass goes on.
+     * work. The hook receives the pass's context and runs while that context is still bound, so
+     * {@link ForwardContext#current()} works in it too (to find the device stream to synchronise,
+     * say). A hook that throws is logged (once, then quietly) and the pass goes on: see "Failures"
+     * above.
      *
      * @param hook the hook to run before the clock stops
      * @return this builder
      */
-    public Builder beforeClockStops(Runnable hook) {
+    public Builder beforeClockStops(Consumer<? super ForwardContext> hook) {
       this.beforeClockStops = Objects.requireNonNull(hook, "hook");
+      return this;
+    }
+
+    /**
+     * Makes each timed pass also a Micrometer {@link Observation}, documented by {@link
+     * ForwardPassObservationDocumentation#FORWARD_PASS}: its scope is open while the pass runs, so
+     * spans made inside the pass are its children and the pass's span is a child of the caller's.
+     * Without this setting no observation is created. The registry's handlers decide what an
+     * observation becomes (a span, a timer, a log line); the library chooses none.
+     *
+     * @param registry the observation registry
+     * @return this builder
+     */
+    public Builder observationRegistry(ObservationRegistry registry) {
+      this.observationRegistry = Objects.requireNonNull(registry, "registry");
+      return this;
+    }
+
+    /**
+     * Replaces the {@linkplain DefaultForwardPassObservationConvention default convention} that
+     * names the pass observations and their key values.
+     *
+     * @param convention the convention
+     * @return this builder
+     */
+    public Builder observationConvention(ForwardPassObservationConvention convention) {
+      this.observationConvention = Objects.requireNonNull(convention, "convention");
       return this;
     }
 
     /** {@return a new tracker with this configuration} */
     public BatchSizeTracker build() {
-      return new BatchSizeTracker(this);
+      return new BatchSizeTracker(this, null);
     }
   }
 }

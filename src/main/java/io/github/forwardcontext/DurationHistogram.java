@@ -45,7 +45,10 @@ class DurationHistogram {
   // [stripe * OCTAVES + octave] -> that octave's 128 counters, allocated on first use.
   private final long[][] segments = new long[STRIPES * OCTAVES][];
 
-  /** Records one duration; thread-safe and lock-free. */
+  /**
+   * Records one duration; thread-safe and lock-free. A negative duration (a clock that went
+   * backwards) counts as zero, a duration beyond one hour as one hour.
+   */
   void record(long nanos) {
     long value = Math.clamp(nanos, 0L, HIGHEST_NANOS);
     int octave = octave(value);
@@ -70,16 +73,84 @@ class DurationHistogram {
    */
   long[] snapshot() {
     long[] sum = new long[OCTAVES * SUB_BUCKETS];
+    merge(sum);
+    return sum;
+  }
+
+  /**
+   * Adds up the stripes' counts into {@code sums} ({@code [octave * SUB_BUCKETS + subBucket]}),
+   * writing only the octaves some stripe has counts for, and returns those octaves as a bit mask
+   * (bit {@code o} for octave {@code o}). The other octaves of {@code sums} are left as they were,
+   * so one scratch array serves every series of a report without being cleared. Only the segments
+   * in use are read: a series whose passes span three octaves costs three segments per stripe.
+   */
+  long merge(long[] sums) {
+    long present = 0;
     for (int i = 0; i < segments.length; i++) {
       long[] segment = (long[]) SEGMENT.getAcquire(segments, i);
-      if (segment != null) {
-        int base = (i % OCTAVES) * SUB_BUCKETS;
+      if (segment == null) {
+        continue;
+      }
+      int octave = i % OCTAVES;
+      int base = octave * SUB_BUCKETS;
+      long bit = 1L << octave;
+      if ((present & bit) == 0) {
+        present |= bit;
         for (int s = 0; s < SUB_BUCKETS; s++) {
-          sum[base + s] += (long) COUNT.getAcquire(segment, s);
+          sums[base + s] = (long) COUNT.getOpaque(segment, s);
+        }
+      } else {
+        for (int s = 0; s < SUB_BUCKETS; s++) {
+          sums[base + s] += (long) COUNT.getOpaque(segment, s);
         }
       }
     }
-    return sum;
+    return present;
+  }
+
+  /** {@return the number of durations in the octaves of {@code present} of merged {@code sums}} */
+  static long count(long[] sums, long present) {
+    long count = 0;
+    for (long octaves = present; octaves != 0; octaves &= octaves - 1) {
+      int base = Long.numberOfTrailingZeros(octaves) * SUB_BUCKETS;
+      for (int s = 0; s < SUB_BUCKETS; s++) {
+        count += sums[base + s];
+      }
+    }
+    return count;
+  }
+
+  /**
+   * The median of merged {@code sums}, as {@link #medianNanos(long[], long)} computes it, walking
+   * only the octaves of {@code present}.
+   */
+  static double medianNanos(long[] sums, long present, long count) {
+    if (count == 0) {
+      return Double.NaN;
+    }
+    long lowRank = (count - 1) / 2; // zero-based ranks of the two middle values
+    long highRank = count / 2;
+    double low = Double.NaN;
+    long seen = 0;
+    for (long octaves = present; octaves != 0; octaves &= octaves - 1) {
+      int octave = Long.numberOfTrailingZeros(octaves);
+      int base = octave * SUB_BUCKETS;
+      for (int s = 0; s < SUB_BUCKETS; s++) {
+        long c = sums[base + s];
+        if (c == 0) {
+          continue;
+        }
+        seen += c;
+        double value = midpoint(octave, s);
+        if (Double.isNaN(low) && lowRank < seen) {
+          low = value;
+        }
+        if (highRank < seen) {
+          return (low + value) / 2;
+        }
+      }
+    }
+    throw new AssertionError("ranks beyond the count");
   }
 
   static long count(long[] snapshot) {

@@ -87,26 +87,45 @@ public record ForwardContext(
   // to the JIT: an untracked run() or call() pays one folded branch for it.
   private static final BatchSizeTracker GLOBAL_TRACKER = GlobalTracking.fromEnvironment();
 
-  private static final String NOT_SET =
-      "Forward context is not set. Bind one around the forward pass with "
-          + "ForwardContext.where(currentTimestep, attnMetadata[, forwardBatch]).run(...) or "
-          + ".call(...), or with BatchSizeTracker.where(...) to time the pass as well.";
-
   /**
    * {@return the forward context bound to the current thread}
    *
    * <p>This is a single scoped-value lookup, served from the thread's cache after the first read in
    * a binding: call it freely on hot paths.
    *
-   * @throws IllegalStateException if no forward context is bound
+   * @throws IllegalStateException if no forward context is bound; the message names the current
+   *     thread and, on a thread that cannot inherit a binding (a pool thread, a parallel stream's
+   *     or a {@code CompletableFuture}'s worker), how to hand the context over
    */
   public static ForwardContext current() {
     try {
       return KEY.get();
     } catch (java.util.NoSuchElementException e) {
-      // An exception on the unbound path costs nothing on the bound one: no isBound() probe.
-      throw new IllegalStateException(NOT_SET, e);
+      // An exception on the unbound path costs nothing on the bound one: no isBound() probe, and
+      // the message is built only here.
+      throw new IllegalStateException(notSetMessage(Thread.currentThread()), e);
     }
+  }
+
+  static String notSetMessage(Thread thread) {
+    String message =
+        "Forward context is not set on thread '"
+            + thread.getName()
+            + "'. Bind one around the forward pass with "
+            + "ForwardContext.where(currentTimestep, attnMetadata[, forwardBatch]).run(...) or "
+            + ".call(...), or with BatchSizeTracker.where(...) to time the pass as well.";
+    if (thread.isVirtual()) {
+      // A virtual thread may be a structured fork, which inherits: the binding was made elsewhere.
+      return message
+          + " A virtual thread sees the binding only if it was forked in a StructuredTaskScope (or a"
+          + " FanOut) opened inside it; a thread started by hand does not: hand the context over"
+          + " with ForwardContext.wrap(task).";
+    }
+    return message
+        + " If the pass is bound on another thread, note that this thread cannot inherit it (only"
+        + " structured subtasks do; pool threads, parallel streams and CompletableFuture stages do"
+        + " not): hand the context over with ForwardContext.wrap(task), wrapSupplier(supplier) or"
+        + " an executor from ForwardContext.taskWrapping(executor).";
   }
 
   static BatchSizeTracker globalTracker() {
@@ -340,6 +359,10 @@ public record ForwardContext(
    * unchanged. The pass is untracked, unless global tracking is on (see {@link BatchSizeTracker}).
    *
    * @param op the operation to run
+   * @throws IllegalArgumentException if global tracking is on and the attention metadata reports a
+   *     negative batch size (checked before {@code op} runs)
+   * @throws IllegalStateException if the global-tracking start-up setting is malformed; the message
+   *     names the setting and its value
    * @throws java.util.concurrent.StructureViolationException if {@code op} opened a structured task
    *     scope that it did not close
    */
@@ -364,6 +387,10 @@ public record ForwardContext(
    * @param <E> the type of the exception {@code op} may throw
    * @return the result of {@code op}
    * @throws E if {@code op} throws it
+   * @throws IllegalArgumentException if global tracking is on and the attention metadata reports a
+   *     negative batch size (checked before {@code op} runs)
+   * @throws IllegalStateException if the global-tracking start-up setting is malformed; the message
+   *     names the setting and its value
    * @throws java.util.concurrent.StructureViolationException if {@code op} opened a structured task
    *     scope that it did not close
    */

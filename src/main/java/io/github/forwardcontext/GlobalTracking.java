@@ -19,9 +19,26 @@ final class GlobalTracking {
 
   private GlobalTracking() {}
 
-  /** {@return the global tracker the setting asks for, or {@code null} if tracking is off} */
+  /**
+   * {@return the global tracker the setting asks for, or {@code null} if tracking is off} A
+   * malformed setting does not fail here, which would leave {@code ForwardContext} unusable (a
+   * class whose initialisation failed throws {@code NoClassDefFoundError} on every later use, also
+   * for explicitly built trackers). It is logged once, and every pass that global tracking would
+   * time fails with an {@code IllegalStateException} naming the setting and its value.
+   */
   static BatchSizeTracker fromEnvironment() {
-    Duration interval = parse(System.getProperty(PROPERTY), System.getenv(ENV));
+    Duration interval;
+    try {
+      interval = parse(System.getProperty(PROPERTY), System.getenv(ENV));
+    } catch (IllegalArgumentException e) {
+      try {
+        System.getLogger(BatchSizeTracker.class.getName())
+            .log(System.Logger.Level.ERROR, e.getMessage() + "; globally tracked passes will fail");
+      } catch (RuntimeException ignored) {
+        // The failing passes name the setting as well.
+      }
+      return BatchSizeTracker.misconfigured(e);
+    }
     return interval == null
         ? null
         : BatchSizeTracker.builder(Metrics.globalRegistry).loggingInterval(interval).build();

@@ -11,6 +11,10 @@ final class GlobalTrackingProbe {
   private GlobalTrackingProbe() {}
 
   public static void main(String[] args) {
+    if (args.length > 0 && args[0].equals("misconfigured")) {
+      misconfigured();
+      return;
+    }
     Metrics.addRegistry(new SimpleMeterRegistry());
     ForwardContext context = ForwardContext.where(1, new TestMetadata(6));
     for (int i = 0; i < 3; i++) {
@@ -20,5 +24,28 @@ final class GlobalTrackingProbe {
     System.out.println("count=" + (timer == null ? 0 : timer.count()));
     System.out.println("global=" + BatchSizeTracker.global().isPresent());
     BatchSizeTracker.global().ifPresent(t -> System.out.println("rows=" + t.stats()));
+  }
+
+  /** With a malformed setting: explicit trackers and reads work, globally tracked passes fail. */
+  private static void misconfigured() {
+    BatchSizeTracker tracker = BatchSizeTracker.builder(new SimpleMeterRegistry()).build();
+    int seen =
+        tracker
+            .where(7, new TestMetadata(2))
+            .call(() -> ForwardContext.current().currentTimestep());
+    System.out.println("explicit=" + seen + " rows=" + tracker.stats().size());
+    for (int i = 0; i < 2; i++) {
+      try {
+        ForwardContext.where(1, new TestMetadata(6)).run(() -> {});
+        System.out.println("run=ok");
+      } catch (IllegalStateException e) {
+        System.out.println("run failed: " + e.getMessage());
+      }
+    }
+    try {
+      BatchSizeTracker.global();
+    } catch (IllegalStateException e) {
+      System.out.println("global failed: " + e.getMessage());
+    }
   }
 }
