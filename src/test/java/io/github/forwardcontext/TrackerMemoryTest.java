@@ -29,8 +29,10 @@ class TrackerMemoryTest implements NoContextLeftBound {
 
   @Test
   void millionsOfPassesDoNotGrowTheHeap() {
+    SteppingClock clock = new SteppingClock();
     BatchSizeTracker tracker =
-        BatchSizeTracker.builder(new SimpleMeterRegistry()).clock(new SteppingClock()).build();
+        BatchSizeTracker.builder(new SimpleMeterRegistry()).clock(clock).build();
+    LogCapture log = new LogCapture(); // the simulated hours of passes report every 1000 s
     TestMetadata[] metas = {new TestMetadata(1), new TestMetadata(8), new TestMetadata(64)};
     Runnable op = () -> {};
 
@@ -42,10 +44,16 @@ class TrackerMemoryTest implements NoContextLeftBound {
       tracker.where(i, metas[i % metas.length]).run(op);
     }
     long after = usedHeapAfterGc();
+    log.close();
 
     assertThat(tracker.stats().stream().mapToLong(BatchSizeStats::count).sum())
         .isEqualTo(4_200_000L);
     assertThat(after - before).as("heap growth in bytes").isLessThan(4L << 20);
+    long simulatedSeconds = clock.now / 1_000_000_000L;
+    assertThat(log.reports())
+        .as("at most one report per 1000 s of simulated time")
+        .isNotEmpty()
+        .hasSizeLessThanOrEqualTo((int) (simulatedSeconds / 1000) + 1);
   }
 
   private static long usedHeapAfterGc() {
