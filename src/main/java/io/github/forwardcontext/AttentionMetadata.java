@@ -7,16 +7,9 @@ package io.github.forwardcontext;
  * <p>An attention backend implements this interface on its own metadata type and reads it back with
  * the typed accessor {@link ForwardContext#attnMetadata(Class)}:
  *
- * {@snippet :
- * record FlashAttentionMetadata(int numTokens, int[] seqLens) implements AttentionMetadata {
- *   @Override
- *   public int batchSize() {
- *     return numTokens;
- *   }
- * }
+ * {@snippet class="io.github.forwardcontext.snippets.ContextSnippets" region="metadata"}
  *
- * FlashAttentionMetadata meta = ForwardContext.current().attnMetadata(FlashAttentionMetadata.class);
- * }
+ * {@snippet class="io.github.forwardcontext.snippets.ContextSnippets" region="metadata-read"}
  *
  * <p>The interface is functional, so a lambda serves where nothing but a batch size is needed:
  * {@code tracker.where(t, () -> 8)}.

@@ -29,20 +29,15 @@ import java.util.function.Consumer;
  *
  * <h2>Timing a pass</h2>
  *
- * {@snippet :
- * BatchSizeTracker tracker = BatchSizeTracker.builder(registry).build();
- *
- * for (int t : timesteps) {
- *   latents = tracker.where(t, attnMetadata, request).call(() -> transformer.forward(latents));
- * }
- * }
+ * {@snippet class="io.github.forwardcontext.snippets.TrackerSnippets" region="timing"}
  *
  * A pass is timed only when its attention metadata is present. Its {@linkplain
  * AttentionMetadata#batchSize() batch size} is read when the pass is created, before the operation
  * runs, and must not be negative. Each binding keeps its own start time, so nested tracked passes
  * are timed independently. A pass that throws is timed too, and its exception propagates unchanged.
  * The clock is {@link Clock#monotonicTime()} of the {@linkplain Builder#clock(Clock) builder's
- * clock}.
+ * clock}; a duration that comes out negative (a clock that went backwards) is recorded as zero, in
+ * the timer and in {@link #stats()} alike.
  *
  * <h2>What is recorded</h2>
  *
@@ -58,9 +53,14 @@ import java.util.function.Consumer;
  *       buckets at most 1/128 wide (HdrHistogram's layout at two significant digits), durations
  *       clamped at one hour. No list of samples is kept. The counts are striped by thread (twice
  *       the number of processors, rounded up to a power of two, at most 64 stripes), and a stripe
- *       allocates 1 KiB per power of two of durations it sees, 36 KiB at most. Memory is therefore
- *       bounded by {@code (maxBatchSizes + 1) * stripes * 37 KiB}, however many passes are timed;
- *       passes within a few powers of two take a few KiB per stripe.
+ *       allocates 1 KiB per power of two of durations it sees, 36 KiB at most, besides a table of
+ *       {@code stripes * 36} references per batch size. Finding a batch size's counts is one array
+ *       access for sizes below 65,536 (an array of at most 256 KiB that grows by doubling) and a
+ *       hash probe above. Memory is therefore bounded by {@code (maxBatchSizes + 1) * stripes * (36
+ *       KiB + 144 B) + 256 KiB}, however many passes are timed; passes within a few powers of two
+ *       take a few KiB per stripe. For example, 1024 batch sizes on 2 processors (4 stripes) whose
+ *       passes span 3 powers of two take {@code 1025 * 4 * (3 KiB + 144 B)}, about 12.6 MiB, at
+ *       most, and less when fewer threads record each size.
  * </ul>
  *
  * <h2>The report</h2>
@@ -72,14 +72,46 @@ import java.util.function.Consumer;
  * {@code Batchsize forward time stats (batchsize, count, median_time(ms)): [(8, 120, 12.34), ...]}
  * </pre>
  *
- * through {@link System.Logger} at {@code INFO}, at most once per interval even when many threads
+ * through {@link System.Logger} at {@code INFO}, under the logger name {@code
+ * io.github.forwardcontext.BatchSizeTracker}, at most once per interval even when many threads
  * finish at the same moment. The rows are {@link #stats()}; an empty report is not logged.
+ *
+ * <p>Without a logging provider the JDK sends {@code System.Logger} to {@code java.util.logging}.
+ * In an SLF4J application (Logback, Log4j 2 through SLF4J), add {@code
+ * org.slf4j:slf4j-jdk-platform-logging} to the runtime class path: the line then arrives through
+ * SLF4J, at {@code INFO}, under the same logger name, with the application's layout.
  *
  * <h2>Failures</h2>
  *
- * A failure in the {@linkplain Builder#beforeClockStops(Runnable) before-stop hook}, in Micrometer
- * or in the report never breaks a forward pass: the first of each kind is logged at {@code
- * WARNING}, later ones at {@code DEBUG}, and the pass goes on.
+ * A failure in the tracker's own machinery never breaks a forward pass, nor changes its outcome:
+ * the operation's result, or its own exception, is what the caller gets. The rules:
+ *
+ * <ul>
+ *   <li>The {@linkplain Builder#beforeClockStops before-stop hook}: anything it throws, an {@link
+ *       Error} or a checked exception thrown sneakily included, is logged and the pass is recorded.
+ *       The one exception is a {@link VirtualMachineError} (such as {@link OutOfMemoryError}),
+ *       which propagates, but only after the pass is recorded.
+ *   <li>The {@linkplain Builder#clock clock}: if it throws when the pass starts, the operation runs
+ *       untimed; if it throws when the pass ends, that pass is not recorded. Either way the failure
+ *       is logged.
+ *   <li>Micrometer: a timer that fails to record is logged; the pass is still counted in {@link
+ *       #stats()}. A timer that fails to register (a {@code MeterFilter} that throws, say) is
+ *       logged with its tag, the size's passes are counted in {@link #stats()} only, and
+ *       registration is tried again from a later pass of that size: after 1 s, then after twice as
+ *       long each time, up to once a minute. Once it succeeds, the timer counts from there on.
+ *   <li>The report, the observations and the logging backend itself: a logger whose backend throws
+ *       is ignored.
+ * </ul>
+ *
+ * The first failure of each kind is logged at {@code WARNING}, later ones at {@code DEBUG}.
+ *
+ * <h2>Observations</h2>
+ *
+ * With an {@linkplain Builder#observationRegistry observation registry}, each timed pass is also a
+ * Micrometer {@link Observation} ({@link ForwardPassObservationDocumentation#FORWARD_PASS}), whose
+ * scope is open while the pass runs: with a tracing bridge, the pass is a span, a child of the
+ * caller's span, and the spans made inside the pass are its children. Without one, no observation
+ * object is made and the pass costs what it costs without.
  *
  * <h2>Global tracking</h2>
  *
@@ -89,11 +121,14 @@ import java.util.function.Consumer;
  * ForwardContext.run} and {@link ForwardContext#call ForwardContext.call} (and so every {@code
  * ForwardContext.where(..).run(..)}) a tracked pass on Micrometer's {@linkplain
  * io.micrometer.core.instrument.Metrics#globalRegistry global registry} with that logging interval,
- * when it is {@code >= 0}. Contexts re-bound by {@link ForwardContext#wrap(Runnable)} and its
- * siblings stay untracked: the pass that handed them over is the one timed. It is read once, when
- * {@code ForwardContext} is initialised; a value that is not a decimal number fails that
- * initialisation with an {@link IllegalArgumentException} naming the setting and the value. {@link
- * #global()} returns that tracker.
+ * when it is {@code >= 0}. Such a pass then checks its batch size like any tracked pass: a negative
+ * one is an {@link IllegalArgumentException} before the operation runs. Contexts re-bound by {@link
+ * ForwardContext#wrap(Runnable)} and its siblings stay untracked: the pass that handed them over is
+ * the one timed. The setting is read once, when {@code ForwardContext} is initialised. A value that
+ * is not a decimal number is logged at {@code ERROR}, and every pass that global tracking would
+ * time fails with an {@link IllegalStateException} naming the setting and the value, as does {@link
+ * #global()}; reading contexts and explicitly built trackers keep working. {@link #global()}
+ * returns the global tracker.
  */
 public final class BatchSizeTracker {
 

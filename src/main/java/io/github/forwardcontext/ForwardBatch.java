@@ -7,15 +7,9 @@ package io.github.forwardcontext;
  * <p>The library never looks inside a forward batch. Pipelines implement this interface on their
  * own type and read it back with {@link ForwardContext#forwardBatch(Class)}:
  *
- * {@snippet :
- * final class DenoiseRequest implements ForwardBatch {
- *   final float[] latents;
- *   final float guidanceScale;
- *   // ...
- * }
+ * {@snippet class="io.github.forwardcontext.snippets.ContextSnippets" region="forward-batch"}
  *
- * DenoiseRequest request = ForwardContext.current().forwardBatch(DenoiseRequest.class);
- * }
+ * {@snippet class="io.github.forwardcontext.snippets.ContextSnippets" region="forward-batch-read"}
  *
  * <p>A forward context is immutable, but the batch it refers to is the pipeline's own object: if
  * subtasks forked under the context change it, making that safe is the pipeline's job.

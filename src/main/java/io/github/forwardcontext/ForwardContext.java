@@ -20,13 +20,7 @@ import java.util.function.Supplier;
  *
  * A context is bound for the duration of an operation, never set and forgotten:
  *
- * {@snippet :
- * ForwardContext.where(timestep, attnMetadata, request).run(() -> model.forward(latents));
- *
- * // anywhere below model.forward, on the same thread or in a structured subtask:
- * ForwardContext ctx = ForwardContext.current();
- * int t = ctx.currentTimestep();
- * }
+ * {@snippet class="io.github.forwardcontext.snippets.ContextSnippets" region="binding"}
  *
  * The binding is a {@link ScopedValue} binding: it ends when the operation returns or throws, and
  * the binding that was there before (or none) is back, untouched. Bindings nest; the innermost one
@@ -189,9 +183,7 @@ public record ForwardContext(
    * timestep and the forward batch stay, the metadata is swapped for the inner block that runs
    * another attention backend.
    *
-   * {@snippet :
-   * ForwardContext.whereAttnMetadata(crossAttentionMetadata).run(() -> crossAttention(x));
-   * }
+   * {@snippet class="io.github.forwardcontext.snippets.ContextSnippets" region="partial-override"}
    *
    * @param attnMetadata the metadata for the inner block; may be {@code null}
    * @return {@code current().withAttnMetadata(attnMetadata)}
@@ -333,14 +325,7 @@ public record ForwardContext(
    * executor)} and with the {@code *Async} stages chained on it, which are submitted from threads
    * that already carry the context.
    *
-   * {@snippet :
-   * ExecutorService io = ForwardContext.taskWrapping(Executors.newFixedThreadPool(4));
-   * ForwardContext.where(t, meta, batch).run(() -> {
-   *   CompletableFuture.supplyAsync(this::loadWeights, io)   // sees the context
-   *       .thenApplyAsync(this::quantize, io)                // and so does this stage
-   *       .join();
-   * });
-   * }
+   * {@snippet class="io.github.forwardcontext.snippets.ContextSnippets" region="task-wrapping"}
    *
    * @param executor the executor service that runs the tasks
    * @return the decorated executor service

@@ -16,12 +16,7 @@ import java.util.concurrent.Semaphore;
  * configuration: a name for the threads, an optional bound on parallelism and an optional deadline;
  * use one from any number of threads.
  *
- * {@snippet :
- * FanOut heads = FanOut.named("attention-head").withMaxParallelism(cores);
- *
- * // inside a forward pass: every head sees ForwardContext.current()
- * List<float[]> outputs = heads.invokeAll(numHeads, head -> attention(q, k, v, head));
- * }
+ * {@snippet class="io.github.forwardcontext.snippets.ContextSnippets" region="fan-out"}
  *
  * <h2>Life cycle of a call</h2>
  *
