@@ -7,8 +7,9 @@ package io.github.forwardcontext;
  * @param batchSize the batch size, or {@link #OTHER} for the passes of the batch sizes beyond the
  *     tracker's {@code maxBatchSizes} cap
  * @param count the number of timed passes of this batch size
- * @param medianMillis the median duration of those passes, in milliseconds (within 1% of the exact
- *     median, which for an even count is the mean of the two middle durations)
+ * @param medianMillis the median duration of those passes, in milliseconds: within 1% of the exact
+ *     median (which for an even count is the mean of the two middle durations) while the durations
+ *     stay below one hour; durations beyond one hour are counted as one hour
  * @see BatchSizeTracker#stats()
  */
 public record BatchSizeStats(int batchSize, long count, double medianMillis) {

@@ -46,11 +46,16 @@ import java.util.function.Supplier;
  * <h2>Which threads do not</h2>
  *
  * Threads that are not structured forks inherit nothing: tasks given to a plain {@link Executor} or
- * {@link ExecutorService}, {@link java.util.concurrent.CompletableFuture} stages, parallel streams,
- * and threads started with {@code Thread.ofVirtual().start(...)} or {@code new Thread(...)}. For
- * them, capture the context and bind it again in the task: {@link #wrap(Runnable)}, {@link
- * #wrap(Callable)}, {@link #wrapSupplier(Supplier)}, or decorate the executor with {@link
+ * {@link ExecutorService}, {@link java.util.concurrent.CompletableFuture} stages, and threads
+ * started with {@code Thread.ofVirtual().start(...)} or {@code new Thread(...)}. For them, capture
+ * the context and bind it again in the task: {@link #wrap(Runnable)}, {@link #wrap(Callable)},
+ * {@link #wrapSupplier(Supplier)}, or decorate the executor with {@link
  * #taskWrapping(ExecutorService)}.
+ *
+ * <p>A parallel stream is the treacherous case: the calling thread runs part of the stream itself,
+ * and sees the binding there, while the common pool's workers run the rest and see none. Code that
+ * works on a small input can fail on a large one. Capture the context before the stream and bind it
+ * in the element function, or read what the elements need before the stream starts.
  *
  * <h2>Structure rules</h2>
  *

@@ -1,0 +1,48 @@
+package io.github.forwardcontext;
+
+import ch.qos.logback.classic.Level;
+import ch.qos.logback.classic.Logger;
+import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.core.AppenderBase;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.time.Duration;
+import org.slf4j.LoggerFactory;
+
+/** Run by {@link Slf4jReportTest} with the System.Logger-to-SLF4J bridge on the class path. */
+final class Slf4jReportProbe {
+  private Slf4jReportProbe() {}
+
+  public static void main(String[] args) {
+    Logger root = (Logger) LoggerFactory.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME);
+    root.detachAndStopAllAppenders();
+    root.setLevel(Level.INFO);
+    AppenderBase<ILoggingEvent> printer =
+        new AppenderBase<>() {
+          @Override
+          protected void append(ILoggingEvent event) {
+            System.out.println(
+                "logback "
+                    + event.getLevel()
+                    + " "
+                    + event.getLoggerName()
+                    + " "
+                    + event.getFormattedMessage());
+          }
+        };
+    printer.setContext(root.getLoggerContext());
+    printer.start();
+    root.addAppender(printer);
+
+    FakeClock clock = new FakeClock();
+    BatchSizeTracker tracker =
+        BatchSizeTracker.builder(new SimpleMeterRegistry())
+            .clock(clock)
+            .loggingInterval(Duration.ofSeconds(10))
+            .build();
+    for (int i = 0; i < 2; i++) {
+      tracker.where(i, new TestMetadata(8)).run(() -> clock.advanceMillis(4));
+    }
+    clock.advance(Duration.ofSeconds(11));
+    tracker.where(2, new TestMetadata(8)).run(() -> {}); // due: the report counts all three
+  }
+}
