@@ -95,6 +95,13 @@ public final class BenchMain {
               1.5,
               false),
           new Ratio(
+              "tracked pass with a handler-less observation registry vs without (8 sizes)",
+              "TrackedPassBenchmark.trackedNoopObservation",
+              "TrackedPassBenchmark.tracked",
+              "distinctSizes=8",
+              1.3,
+              true),
+          new Ratio(
               "fan-out vs raw ScopedValue fan-out",
               "FanOutBenchmark.library",
               "FanOutBenchmark.rawScopedValue",
@@ -181,7 +188,28 @@ public final class BenchMain {
               ratio.target(),
               met ? "yes" : "**no**"));
     }
+    scaling(md, byKey);
     return md.toString();
+  }
+
+  /** Two threads against one, for the tracker and for the floor: the tracker's share of it. */
+  private static void scaling(StringBuilder md, Map<String, RunResult> byKey) {
+    RunResult library = byKey.get("ContentionBenchmark.library|");
+    RunResult library2 = byKey.get("ContentionBenchmark.library2Threads|");
+    RunResult floor = byKey.get("ContentionBenchmark.floor|");
+    RunResult floor2 = byKey.get("ContentionBenchmark.floor2Threads|");
+    if (library == null || library2 == null || floor == null || floor2 == null) {
+      return;
+    }
+    double value =
+        (library2.getPrimaryResult().getScore() / library.getPrimaryResult().getScore())
+            / (floor2.getPrimaryResult().getScore() / floor.getPrimaryResult().getScore());
+    md.append(
+        String.format(
+            Locale.ROOT,
+            "| 2-thread scaling vs the floor's 2-thread scaling | %.3f | ≥ 0.90 | %s |%n",
+            value,
+            value >= 0.9 ? "yes" : "**no**"));
   }
 
   private static String key(BenchmarkParams p) {

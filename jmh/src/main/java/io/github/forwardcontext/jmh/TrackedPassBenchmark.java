@@ -5,6 +5,7 @@ import io.github.forwardcontext.ForwardContext;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import io.micrometer.observation.ObservationRegistry;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -24,7 +25,9 @@ import org.openjdk.jmh.annotations.State;
  *       Timer cached in an array by batch size;
  *   <li>{@code naiveMicrometer}: the same with {@code Timer.builder(..).tag("batch.size",
  *       ..).register(registry)} per pass;
- *   <li>{@code withTags}: the same with {@code MeterProvider.withTags} per pass.
+ *   <li>{@code withTags}: the same with {@code MeterProvider.withTags} per pass;
+ *   <li>{@code trackedNoopObservation}: the tracked pass of a tracker given an observation registry
+ *       without handlers (Micrometer's no-op path), against the plain {@code tracked}.
  * </ul>
  *
  * The passes cycle through {@code distinctSizes} batch sizes, so the cost shows whether it depends
@@ -41,6 +44,7 @@ public class TrackedPassBenchmark extends ForkedBenchmark {
 
   private MeterRegistry registry;
   private BatchSizeTracker tracker;
+  private BatchSizeTracker observedTracker;
   private Peers.Meta[] metas;
   private Timer[] timers;
   private String[] tags;
@@ -52,6 +56,11 @@ public class TrackedPassBenchmark extends ForkedBenchmark {
   public void setUp() {
     registry = new SimpleMeterRegistry();
     tracker = BatchSizeTracker.builder(registry).build();
+    // An observation registry without handlers: Micrometer's no-op path.
+    observedTracker =
+        BatchSizeTracker.builder(registry)
+            .observationRegistry(ObservationRegistry.create())
+            .build();
     metas = Peers.metas(distinctSizes);
     mask = distinctSizes - 1; // a power of two
     timers = new Timer[distinctSizes];
@@ -62,6 +71,7 @@ public class TrackedPassBenchmark extends ForkedBenchmark {
       timers[i] = Timer.builder("forward.pass.floor").tag("batch.size", tags[i]).register(registry);
       // Every size seen once before measuring: the steady state of a long-running pipeline.
       tracker.where(i, metas[i]).call(Peers.READ_LIBRARY);
+      observedTracker.where(i, metas[i]).call(Peers.READ_LIBRARY);
     }
   }
 
@@ -69,6 +79,12 @@ public class TrackedPassBenchmark extends ForkedBenchmark {
   public ForwardContext tracked() {
     int i = next++ & mask;
     return tracker.where(i, metas[i]).call(Peers.READ_LIBRARY);
+  }
+
+  @Benchmark
+  public ForwardContext trackedNoopObservation() {
+    int i = next++ & mask;
+    return observedTracker.where(i, metas[i]).call(Peers.READ_LIBRARY);
   }
 
   @Benchmark
