@@ -153,12 +153,11 @@ class DurationHistogram {
     throw new AssertionError("ranks beyond the count");
   }
 
+  /** Every octave: a {@link #snapshot()} has them all. */
+  static final long ALL_OCTAVES = (1L << OCTAVES) - 1;
+
   static long count(long[] snapshot) {
-    long count = 0;
-    for (long c : snapshot) {
-      count += c;
-    }
-    return count;
+    return count(snapshot, ALL_OCTAVES);
   }
 
   /**
@@ -170,27 +169,7 @@ class DurationHistogram {
    * @return the median in nanoseconds, or NaN if the snapshot is empty
    */
   static double medianNanos(long[] snapshot, long count) {
-    if (count == 0) {
-      return Double.NaN;
-    }
-    long lowRank = (count - 1) / 2; // zero-based ranks of the two middle values
-    long highRank = count / 2;
-    double low = Double.NaN;
-    long seen = 0;
-    for (int i = 0; i < snapshot.length; i++) {
-      if (snapshot[i] == 0) {
-        continue;
-      }
-      seen += snapshot[i];
-      double value = midpoint(i / SUB_BUCKETS, i % SUB_BUCKETS);
-      if (Double.isNaN(low) && lowRank < seen) {
-        low = value;
-      }
-      if (highRank < seen) {
-        return (low + value) / 2;
-      }
-    }
-    throw new AssertionError("ranks beyond the count");
+    return medianNanos(snapshot, ALL_OCTAVES, count);
   }
 
   static int octave(long value) {
