@@ -80,4 +80,29 @@ class DurationHistogramTest implements NoContextLeftBound {
         .isCloseTo(
             DurationHistogram.HIGHEST_NANOS / 2.0, within(DurationHistogram.HIGHEST_NANOS * 0.01));
   }
+
+  @Test
+  void oneScratchArrayServesSeriesAfterSeriesWithoutClearing() {
+    DurationHistogram slow = new DurationHistogram();
+    DurationHistogram fast = new DurationHistogram();
+    for (int i = 0; i < 101; i++) {
+      slow.record(5_000_000L + i * 1_000L); // around 5 ms
+    }
+    fast.record(1_000); // around 1 us, in other octaves than the slow ones
+    fast.record(3_000);
+    long[] scratch = new long[DurationHistogram.OCTAVES * DurationHistogram.SUB_BUCKETS];
+
+    long slowPresent = slow.merge(scratch);
+    long slowCount = DurationHistogram.count(scratch, slowPresent);
+    double slowMedian = DurationHistogram.medianNanos(scratch, slowPresent, slowCount);
+    long fastPresent = fast.merge(scratch); // the slow series' counts are still in scratch
+    long fastCount = DurationHistogram.count(scratch, fastPresent);
+    double fastMedian = DurationHistogram.medianNanos(scratch, fastPresent, fastCount);
+
+    assertThat(slowCount).isEqualTo(101);
+    assertThat(slowMedian).isCloseTo(5_050_000.0, within(5_050_000.0 * 0.01));
+    assertThat(Long.bitCount(fastPresent)).isEqualTo(2);
+    assertThat(fastCount).isEqualTo(2);
+    assertThat(fastMedian).isCloseTo(2_000.0, within(2_000.0 * 0.01));
+  }
 }
