@@ -92,4 +92,29 @@ final class PerLayerSnippets {
     return tracker.where(t, step, request).call(() -> model.forward(x));
     // @end
   }
+
+  /** The README's section: a hybrid model's step as two overlapped microbatches. */
+  static List<float[]> readme(
+      BatchSizeTracker tracker,
+      Model model,
+      int t,
+      Request request,
+      Map<String, AttentionMetadata> layers,
+      AttentionMetadata firstHalf,
+      AttentionMetadata secondHalf,
+      float[][] inputs)
+      throws Exception {
+    // @start region="readme"
+    // A hybrid model: one metadata per layer name, for the whole step.
+    AttentionMetadata step = AttentionMetadata.perLayer(layers);
+
+    // One tracked pass, run as two overlapped microbatches: each on its own virtual thread,
+    // under its own (per-layer) metadata, with the step's timestep and request.
+    List<float[]> outputs =
+        tracker
+            .where(t, step, request)
+            .call(() -> Microbatches.of(firstHalf, secondHalf).call(i -> model.forward(inputs[i])));
+    // @end
+    return outputs;
+  }
 }

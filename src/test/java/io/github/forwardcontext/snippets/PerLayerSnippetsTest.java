@@ -2,11 +2,13 @@ package io.github.forwardcontext.snippets;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.github.forwardcontext.AttentionMetadata;
 import io.github.forwardcontext.BatchSizeTracker;
 import io.github.forwardcontext.ForwardContext;
 import io.github.forwardcontext.NoContextLeftBound;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 class PerLayerSnippetsTest implements NoContextLeftBound {
@@ -65,5 +67,30 @@ class PerLayerSnippetsTest implements NoContextLeftBound {
             new float[0]);
 
     assertThat(y).containsExactly(64f);
+  }
+
+  @Test
+  void theReadmeStepRunsItsMicrobatchesUnderTheirOwnPerLayerMetadata() throws Exception {
+    AttentionMetadata firstHalf =
+        AttentionMetadata.perLayer(
+            Map.of("layer.3", new PerLayerSnippets.FlashAttentionMetadata(3, 10)));
+    AttentionMetadata secondHalf =
+        AttentionMetadata.perLayer(
+            Map.of("layer.3", new PerLayerSnippets.FlashAttentionMetadata(5, 20)));
+
+    List<float[]> out =
+        PerLayerSnippets.readme(
+            tracker,
+            x -> new float[] {x[0], PerLayerSnippets.layerRead()},
+            500,
+            request,
+            Map.of("layer.3", new PerLayerSnippets.FlashAttentionMetadata(8, 30)),
+            firstHalf,
+            secondHalf,
+            new float[][] {{1f}, {2f}});
+
+    assertThat(out.get(0)).containsExactly(1f, 10f);
+    assertThat(out.get(1)).containsExactly(2f, 20f);
+    assertThat(registry.get("forward.pass").tag("batch.size", "8").timer().count()).isEqualTo(1);
   }
 }
