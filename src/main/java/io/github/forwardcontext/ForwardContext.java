@@ -277,12 +277,14 @@ public record ForwardContext(
    *     message names the layer and both the expected and the actual type
    */
   public <T extends AttentionMetadata> T attnMetadata(String layerName, Class<T> type) {
+    Objects.requireNonNull(type, "type");
     AttentionMetadata metadata = attnMetadata;
     if (metadata instanceof PerLayerAttentionMetadata perLayer) {
       AttentionMetadata layer = perLayer.layer(layerName);
       if (type.isInstance(layer)) {
         return type.cast(layer);
       }
+      // Only on failure: the message names the layer, which the hot path must not concatenate.
       return cast(layer, type, "attention metadata of layer '" + layerName + "'");
     }
     Objects.requireNonNull(layerName, "layerName");
