@@ -11,6 +11,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -27,48 +28,65 @@ class MicrobatchesTest implements NoContextLeftBound {
   private static final TestBatch REQUEST = new TestBatch("request-1");
 
   /** What a microbatch saw through ForwardContext.current(). */
-  record Seen(Thread thread, AttentionMetadata metadata, int timestep, ForwardBatch batch) {}
+  record Seen(
+      Thread thread,
+      AttentionMetadata metadata,
+      String layerLabel,
+      int timestep,
+      ForwardBatch batch) {}
 
-  private static Seen see() {
+  private static Seen see(String layer) {
     ForwardContext context = ForwardContext.current();
     return new Seen(
         Thread.currentThread(),
         context.attnMetadata(),
+        context.attnMetadata(layer, TestMetadata.class).label(),
         context.currentTimestep(),
         context.forwardBatch());
+  }
+
+  /** A 48-layer model's per-layer metadata, each layer labelled with the microbatch's name. */
+  private static AttentionMetadata perLayer(int batchSize, String microbatch) {
+    Map<String, AttentionMetadata> layers = new LinkedHashMap<>();
+    for (int i = 0; i < 48; i++) {
+      layers.put("layer." + i, new TestMetadata(batchSize, microbatch + "/layer." + i));
+    }
+    return AttentionMetadata.perLayer(layers);
   }
 
   @Test
   void concurrentMicrobatchesEachSeeOnlyTheirOwnMetadataAcross1000Repetitions() throws Exception {
     TestMetadata whole = new TestMetadata(8, "whole");
-    TestMetadata first = new TestMetadata(3, "first");
-    TestMetadata second = new TestMetadata(5, "second");
+    AttentionMetadata first = perLayer(3, "first");
+    AttentionMetadata second = perLayer(5, "second");
     Microbatches microbatches = Microbatches.of(first, second);
     // Both microbatches read before and after the barrier: they overlap, on two live threads.
     CyclicBarrier overlap = new CyclicBarrier(2);
 
     for (int repetition = 0; repetition < 1000; repetition++) {
       int timestep = repetition;
+      String layer = "layer." + repetition % 48;
       List<List<Seen>> seen =
           ForwardContext.where(timestep, whole, REQUEST)
               .call(
                   () ->
                       microbatches.call(
                           i -> {
-                            Seen before = see();
+                            Seen before = see(layer);
                             overlap.await(10, TimeUnit.SECONDS);
-                            Seen after = see();
+                            Seen after = see(layer);
                             return List.of(before, after);
                           }));
 
-      assertThat(seen.get(0))
-          .allSatisfy(s -> assertThat(s.metadata()).isSameAs(first))
-          .allSatisfy(s -> assertThat(s.timestep()).isEqualTo(timestep))
-          .allSatisfy(s -> assertThat(s.batch()).isSameAs(REQUEST));
-      assertThat(seen.get(1))
-          .allSatisfy(s -> assertThat(s.metadata()).isSameAs(second))
-          .allSatisfy(s -> assertThat(s.timestep()).isEqualTo(timestep))
-          .allSatisfy(s -> assertThat(s.batch()).isSameAs(REQUEST));
+      for (int i = 0; i < 2; i++) {
+        AttentionMetadata own = i == 0 ? first : second;
+        String label = (i == 0 ? "first/" : "second/") + layer;
+        assertThat(seen.get(i))
+            .allSatisfy(s -> assertThat(s.metadata()).isSameAs(own))
+            .allSatisfy(s -> assertThat(s.layerLabel()).isEqualTo(label))
+            .allSatisfy(s -> assertThat(s.timestep()).isEqualTo(timestep))
+            .allSatisfy(s -> assertThat(s.batch()).isSameAs(REQUEST));
+      }
       assertThat(seen.get(0).get(0).thread())
           .isNotSameAs(seen.get(1).get(0).thread())
           .isNotSameAs(Thread.currentThread());
