@@ -461,7 +461,7 @@ class MicrobatchesTest implements NoContextLeftBound {
   void callingOutsideAForwardContextIsAnIllegalStateException() {
     assertThatThrownBy(() -> Microbatches.of(new TestMetadata(1)).call(i -> i))
         .isInstanceOf(IllegalStateException.class)
-        .hasMessageStartingWith("Forward context is not set.");
+        .hasMessageStartingWith("Forward context is not set");
   }
 
   @Test

@@ -26,13 +26,18 @@ final class PerLayerSnippets {
   record Request(String id) implements ForwardBatch {}
 
   /** A model whose layers read their metadata from the forward context. */
-  interface Model {
+  interface HybridModel {
     float[] forward(float[] x);
   }
 
   /** A hybrid model's step: every fourth layer runs flash attention, the others linear. */
   static float[] perLayerMetadata(
-      BatchSizeTracker tracker, Model model, int t, Request request, float[] x, int numLayers) {
+      BatchSizeTracker tracker,
+      HybridModel model,
+      int t,
+      Request request,
+      float[] x,
+      int numLayers) {
     int batchSize = 8;
     FlashAttentionMetadata flash = new FlashAttentionMetadata(batchSize, 1024);
     LinearAttentionMetadata linear = new LinearAttentionMetadata(batchSize, 64);
@@ -59,7 +64,7 @@ final class PerLayerSnippets {
   /** A step split into two microbatches that overlap, each under its own metadata. */
   static List<float[]> microbatches(
       BatchSizeTracker tracker,
-      Model model,
+      HybridModel model,
       int t,
       Request request,
       AttentionMetadata whole,
@@ -81,7 +86,7 @@ final class PerLayerSnippets {
   /** The ForwardContext class javadoc's example: per-layer metadata, read by layer name. */
   static float[] forwardContext(
       BatchSizeTracker tracker,
-      Model model,
+      HybridModel model,
       int t,
       Request request,
       FlashAttentionMetadata flash,
@@ -96,7 +101,7 @@ final class PerLayerSnippets {
   /** The README's section: a hybrid model's step as two overlapped microbatches. */
   static List<float[]> readme(
       BatchSizeTracker tracker,
-      Model model,
+      HybridModel model,
       int t,
       Request request,
       Map<String, AttentionMetadata> layers,
