@@ -274,7 +274,8 @@ public record ForwardContext(
    *     per-layer and has no layer {@code layerName}; the message then names the layer and up to
    *     five of the known ones
    * @throws ClassCastException if the layer's metadata is not an instance of {@code type}; the
-   *     message names the layer and both the expected and the actual type
+   *     message names both the expected and the actual type, and the layer if the metadata is
+   *     per-layer
    */
   public <T extends AttentionMetadata> T attnMetadata(String layerName, Class<T> type) {
     Objects.requireNonNull(type, "type");
