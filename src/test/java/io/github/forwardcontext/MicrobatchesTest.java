@@ -414,6 +414,32 @@ class MicrobatchesTest implements NoContextLeftBound {
   }
 
   @Test
+  void aFailingTimedMicrobatchIsTimedToo() {
+    Timing timing = new Timing();
+    Microbatches microbatches =
+        Microbatches.of(new TestMetadata(3), new TestMetadata(5)).timedBy(timing.tracker());
+    CyclicBarrier bothStarted = new CyclicBarrier(2);
+
+    assertThatThrownBy(
+            () ->
+                ForwardContext.where(1, null)
+                    .call(
+                        () ->
+                            microbatches.call(
+                                i -> {
+                                  bothStarted.await(10, TimeUnit.SECONDS);
+                                  if (i == 1) {
+                                    throw new IOException("microbatch 1 failed");
+                                  }
+                                  return i;
+                                })))
+        .isInstanceOf(IOException.class);
+
+    assertThat(timing.count(3)).isEqualTo(1);
+    assertThat(timing.count(5)).isEqualTo(1);
+  }
+
+  @Test
   void aTimedMicrobatchWithANegativeBatchSizeFailsBeforeAnyThreadStarts() {
     Timing timing = new Timing();
     ConcurrentLinkedQueue<Integer> ran = new ConcurrentLinkedQueue<>();
