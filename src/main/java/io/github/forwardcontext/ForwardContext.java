@@ -1,5 +1,6 @@
 package io.github.forwardcontext;
 
+import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.Callable;
@@ -68,6 +69,28 @@ import java.util.function.Supplier;
  *       context first, then open the scope inside the binding;
  *   <li>{@code close} fails if the thread's bindings changed after the scope was opened.
  * </ul>
+ *
+ * <h2>Per-layer metadata and microbatches</h2>
+ *
+ * A hybrid model runs different attention backends in different layers. Bind {@linkplain
+ * AttentionMetadata#perLayer(Map) per-layer metadata}, one metadata per layer name, and each layer
+ * reads its own, as its backend's type, with {@link #attnMetadata(String, Class)}:
+ *
+ * {@snippet class="io.github.forwardcontext.snippets.PerLayerSnippets" region="forwardContext"}
+ *
+ * {@snippet class="io.github.forwardcontext.snippets.PerLayerSnippets" region="layerRead"}
+ *
+ * Layer code written this way also runs on a model with one backend: when the metadata is not
+ * per-layer, {@code attnMetadata(layerName, type)} returns it for every layer.
+ *
+ * <p>A pass can run as microbatches that overlap, each on its own virtual thread that sees its own
+ * metadata (and batch size) through {@link #current()}, with the pass's timestep and forward batch:
+ * {@link Microbatches}. Each microbatch thread holds a binding of its own, so no context is ever
+ * swapped by hand. The microbatch bindings are untracked, also under global tracking: the enclosing
+ * pass is timed once, unless the microbatches are {@linkplain
+ * Microbatches#timedBy(BatchSizeTracker) timed} too.
+ *
+ * {@snippet class="io.github.forwardcontext.snippets.PerLayerSnippets" region="microbatches"}
  *
  * @param currentTimestep the diffusion timestep this pass computes (0 for passes outside the
  *     denoising loop, such as text encoding)
@@ -231,6 +254,42 @@ public record ForwardContext(
    */
   public <T extends ForwardBatch> T forwardBatch(Class<T> type) {
     return cast(forwardBatch, type, "forward batch");
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Per-layer metadata.
+
+  /**
+   * {@return the attention metadata of one layer, as the layer's backend's own type} When this
+   * context's metadata is {@linkplain AttentionMetadata#perLayer(Map) per-layer}, it is that
+   * layer's entry; otherwise it is the context's one metadata, the same for every layer, so layer
+   * code runs unchanged on models with one backend and on hybrid ones.
+   *
+   * <p>A per-layer lookup costs one hash lookup on top of {@link #current()}.
+   *
+   * @param layerName the layer's name, as given to {@link AttentionMetadata#perLayer(Map)}
+   * @param type the metadata class the layer's backend expects
+   * @param <T> the metadata type
+   * @throws IllegalStateException if this context has no attention metadata, or if its metadata is
+   *     per-layer and has no layer {@code layerName}; the message then names the layer and up to
+   *     five of the known ones
+   * @throws ClassCastException if the layer's metadata is not an instance of {@code type}; the
+   *     message names both the expected and the actual type, and the layer if the metadata is
+   *     per-layer
+   */
+  public <T extends AttentionMetadata> T attnMetadata(String layerName, Class<T> type) {
+    Objects.requireNonNull(type, "type");
+    AttentionMetadata metadata = attnMetadata;
+    if (metadata instanceof PerLayerAttentionMetadata perLayer) {
+      AttentionMetadata layer = perLayer.layer(layerName);
+      if (type.isInstance(layer)) {
+        return type.cast(layer);
+      }
+      // Only on failure: the message names the layer, which the hot path must not concatenate.
+      return cast(layer, type, "attention metadata of layer '" + layerName + "'");
+    }
+    Objects.requireNonNull(layerName, "layerName");
+    return cast(metadata, type, "attention metadata");
   }
 
   private <T> T cast(Object value, Class<T> type, String what) {

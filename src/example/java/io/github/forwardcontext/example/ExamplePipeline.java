@@ -16,7 +16,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  * to Prometheus.
  *
  * <pre>./mvnw -q -Pexample                                   # defaults
- * ./mvnw -q -Pexample -Dexample.args="--requests 8 --serve 9464"</pre>
+ * ./mvnw -q -Pexample -Dexample.args="--requests 8 --serve 9464"
+ * ./mvnw -q -Pexample -Dexample.args="--microbatches 2"   # dual-batch overlap</pre>
  */
 public final class ExamplePipeline {
   private ExamplePipeline() {}
@@ -59,6 +60,11 @@ public final class ExamplePipeline {
         options.heads(),
         options.dim(),
         options.seed());
+    if (options.microbatches() > 1) {
+      out.printf(
+          "Each step runs as %d overlapped microbatches, each under its own per-layer metadata%n",
+          options.microbatches());
+    }
 
     Progress progress = new Progress(out, options.requests());
     long start = System.nanoTime();

@@ -15,6 +15,7 @@ import java.util.List;
  * @param seed seed of the weights and the initial noise
  * @param serve the port to serve {@code /metrics} on after the run, 0 for any free port, or -1 for
  *     none
+ * @param microbatches how many overlapped microbatches each denoising step runs as (1: none)
  */
 record Options(
     int requests,
@@ -24,9 +25,10 @@ record Options(
     int heads,
     int dim,
     long seed,
-    int serve) {
+    int serve,
+    int microbatches) {
 
-  static final Options DEFAULTS = new Options(6, 24, List.of(1, 2, 4), 4, 4, 64, 42L, -1);
+  static final Options DEFAULTS = new Options(6, 24, List.of(1, 2, 4), 4, 4, 64, 42L, -1, 1);
 
   static final String USAGE =
       """
@@ -40,6 +42,8 @@ record Options(
         --seed N            seed of weights and noise (default 42)
         --serve PORT        after the run, serve /metrics on 127.0.0.1:PORT until interrupted
                             (0 picks a free port)
+        --microbatches N    run each step as N overlapped microbatches, 1..8 (default 1);
+                            a batch of fewer samples runs one microbatch per sample
         --help              print this help
       """;
 
@@ -63,6 +67,7 @@ record Options(
     int dim = d.dim;
     long seed = d.seed;
     int serve = d.serve;
+    int microbatches = d.microbatches;
     for (int i = 0; i < args.length; i++) {
       String flag = args[i];
       if (flag.equals("--help") || flag.equals("-h")) {
@@ -85,13 +90,14 @@ record Options(
         case "--dim" -> dim = intIn(flag, value, 8, 512);
         case "--seed" -> seed = longValue(flag, value);
         case "--serve" -> serve = intIn(flag, value, 0, 65535);
+        case "--microbatches" -> microbatches = intIn(flag, value, 1, 8);
         default -> throw new UsageException("unknown flag '" + flag + "'; see --help");
       }
     }
     if (dim % heads != 0) {
       throw new UsageException("--dim " + dim + " must be a multiple of --heads " + heads);
     }
-    return new Options(requests, steps, batchSizes, layers, heads, dim, seed, serve);
+    return new Options(requests, steps, batchSizes, layers, heads, dim, seed, serve, microbatches);
   }
 
   private static int intIn(String flag, String value, int min, int max) {

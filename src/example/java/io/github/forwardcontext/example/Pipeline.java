@@ -1,5 +1,6 @@
 package io.github.forwardcontext.example;
 
+import io.github.forwardcontext.AttentionMetadata;
 import io.github.forwardcontext.BatchSizeTracker;
 import io.github.forwardcontext.ForwardContext;
 import io.github.forwardcontext.structured.FanOut;
@@ -30,6 +31,7 @@ final class Pipeline {
   private final Options options;
   private final BatchSizeTracker tracker;
   private final TinyTransformer transformer;
+  private final MicrobatchedForward stepForward;
 
   Pipeline(Options options, MeterRegistry registry, AttentionObserver observer) {
     this.options = options;
@@ -37,6 +39,8 @@ final class Pipeline {
     this.transformer =
         new TinyTransformer(
             options.layers(), options.heads(), options.dim(), options.seed(), observer);
+    this.stepForward =
+        new MicrobatchedForward(transformer, transformer.hybrid(), options.microbatches());
   }
 
   BatchSizeTracker tracker() {
@@ -72,14 +76,18 @@ final class Pipeline {
     float[] conditioning = ForwardContext.where(0, null, request).call(this::encodePrompt);
 
     float[][][] latents = noise(request);
-    DenoiseMetadata meta =
+    DenoiseMetadata shape =
         new DenoiseMetadata(request.batchSize(), request.sequenceLength(), request.id());
     for (int step = 0; step < request.steps(); step++) {
       int timestep = timestep(step, request.steps());
       float[][][] x = latents;
-      // One tracked forward pass: bound, timed under batch.size, visible to every layer and head.
+      // One tracked forward pass: bound, timed under batch.size, visible to every layer and head;
+      // its metadata is per layer (a hybrid model), and it may run as overlapped microbatches.
+      AttentionMetadata meta = transformer.hybrid().metadata(shape);
       float[][][] noise =
-          tracker.where(timestep, meta, request).call(() -> transformer.forward(x, conditioning));
+          tracker
+              .where(timestep, meta, request)
+              .call(() -> stepForward.forward(x, conditioning, shape));
       latents = eulerStep(latents, noise, 1f / request.steps());
     }
 

@@ -26,6 +26,7 @@ final class TinyTransformer {
   private final float[][][] w2;
   private final FanOut headFanOut;
   private final AttentionObserver observer;
+  private final HybridAttention hybrid;
 
   TinyTransformer(int layers, int heads, int dim, long seed, AttentionObserver observer) {
     this.layers = layers;
@@ -44,6 +45,11 @@ final class TinyTransformer {
         FanOut.named("attention-head")
             .withMaxParallelism(Runtime.getRuntime().availableProcessors());
     this.observer = observer;
+    this.hybrid = new HybridAttention(layers);
+  }
+
+  HybridAttention hybrid() {
+    return hybrid;
   }
 
   int dim() {
@@ -93,7 +99,9 @@ final class TinyTransformer {
   /** One head, in its own subtask: it reads the pass's context instead of taking parameters. */
   private float[][][] attendOneHead(int layer, int head, float[][][] x) {
     ForwardContext context = ForwardContext.current();
-    DenoiseMetadata meta = context.attnMetadata(DenoiseMetadata.class);
+    // Hybrid model: this layer reads its own backend's metadata, by layer name.
+    HybridAttention.Layer view = hybrid.read(context, layer);
+    DenoiseMetadata meta = view.shape();
     if (meta.batchSize() != x.length || meta.sequenceLength() != x[0].length) {
       throw new IllegalStateException(
           "attention metadata " + meta + " does not match the input shape");
@@ -116,7 +124,7 @@ final class TinyTransformer {
           for (int d = 0; d < headDim; d++) {
             dot += q[i][d] * k[j][d];
           }
-          weights[i][j] = dot * scale;
+          weights[i][j] = view.sees(i, j) ? dot * scale : Float.NEGATIVE_INFINITY;
           max = Math.max(max, weights[i][j]);
         }
         float sum = 0;

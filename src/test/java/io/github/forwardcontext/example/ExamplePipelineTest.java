@@ -79,7 +79,7 @@ class ExamplePipelineTest {
     ConcurrentLinkedQueue<Seen> seen = new ConcurrentLinkedQueue<>();
     AttentionObserver observer =
         (layer, head, context, weights) -> {
-          DenoiseMetadata meta = context.attnMetadata(DenoiseMetadata.class);
+          DenoiseMetadata meta = new HybridAttention(SMALL.layers()).read(context, layer).shape();
           seen.add(
               new Seen(
                   meta.requestId(),
@@ -148,7 +148,8 @@ class ExamplePipelineTest {
             SMALL.heads(),
             SMALL.dim(),
             8,
-            -1);
+            -1,
+            1);
 
     assertThat(second).isEqualTo(first);
     assertThat(Set.copyOf(first)).hasSize(SMALL.requests());
@@ -228,7 +229,7 @@ class ExamplePipelineTest {
             "--serve",
             "0");
 
-    assertThat(o).isEqualTo(new Options(3, 7, List.of(1, 8, 2), 2, 8, 32, -5L, 0));
+    assertThat(o).isEqualTo(new Options(3, 7, List.of(1, 8, 2), 2, 8, 32, -5L, 0, 1));
     assertThat(Options.parse()).isEqualTo(Options.DEFAULTS);
     assertThat(Options.parse("--help")).isNull();
   }
@@ -248,6 +249,7 @@ class ExamplePipelineTest {
         "--dim|66|--dim 66 must be a multiple of --heads 4",
         "--seed|1.5|--seed must be a whole number but was '1.5'",
         "--serve|70000|--serve must be from 0 to 65535 but was 70000",
+        "--microbatches|9|--microbatches must be from 1 to 8 but was 9",
         "--frames|3|unknown flag '--frames'; see --help",
       })
   void eachBadFlagGetsAOneLineErrorAndExitCodeTwo(String flag, String value, String message)
@@ -275,5 +277,93 @@ class ExamplePipelineTest {
     assertThatThrownBy(() -> Options.parse("steps"))
         .isInstanceOf(Options.UsageException.class)
         .hasMessage("unexpected argument 'steps'; flags start with --, see --help");
+  }
+
+  // --- the hybrid model and microbatches ---
+
+  /** Requests of batch sizes 1, 3 and 4: a batch too small to split, an uneven and an even one. */
+  private static Options hybrid(int microbatches) {
+    return Options.parse(
+        "--requests",
+        "3",
+        "--steps",
+        "4",
+        "--batch-sizes",
+        "1,3,4",
+        "--layers",
+        "3",
+        "--heads",
+        "2",
+        "--dim",
+        "16",
+        "--seed",
+        "11",
+        "--microbatches",
+        Integer.toString(microbatches));
+  }
+
+  @Test
+  void overlappedMicrobatchesGiveTheSameChecksumsAsTheSequentialRun() throws Exception {
+    List<Long> sequential = checksums(hybrid(1));
+
+    assertThat(checksums(hybrid(2))).isEqualTo(sequential);
+    assertThat(checksums(hybrid(4))).isEqualTo(sequential);
+    assertThat(Set.copyOf(sequential)).hasSize(3);
+  }
+
+  @Test
+  void aMicrobatchedStepIsTimedOnceUnderTheWholeBatchSize() throws Exception {
+    PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    run(hybrid(2), registry, AttentionObserver.NONE);
+
+    assertThat(registry.find("forward.pass").timers())
+        .extracting(timer -> timer.getId().getTag("batch.size") + "=" + timer.count())
+        .containsExactlyInAnyOrder("1=4", "3=4", "4=4");
+  }
+
+  @Test
+  void eachMicrobatchsHeadsSeeTheirShareOfTheBatch() throws Exception {
+    record Seen(int requestId, int batchSize) {}
+    ConcurrentLinkedQueue<Seen> seen = new ConcurrentLinkedQueue<>();
+    HybridAttention layout = new HybridAttention(3);
+    AttentionObserver observer =
+        (layer, head, context, weights) -> {
+          DenoiseMetadata meta = layout.read(context, layer).shape();
+          seen.add(new Seen(meta.requestId(), meta.batchSize()));
+        };
+    run(hybrid(2), new PrometheusMeterRegistry(PrometheusConfig.DEFAULT), observer);
+
+    Map<Integer, Set<Integer>> sizesByRequest =
+        seen.stream()
+            .collect(
+                Collectors.groupingBy(
+                    Seen::requestId, Collectors.mapping(Seen::batchSize, Collectors.toSet())));
+    // batch 1: one microbatch; batch 3: 1 + 2 samples; batch 4: 2 + 2
+    assertThat(sizesByRequest)
+        .containsExactlyInAnyOrderEntriesOf(Map.of(0, Set.of(1), 1, Set.of(1, 2), 2, Set.of(2)));
+  }
+
+  @Test
+  void localAttentionLayersSeeOnlyNeighbouringFramesAndFullAttentionLayersSeeAll()
+      throws Exception {
+    ConcurrentLinkedQueue<String> checked = new ConcurrentLinkedQueue<>();
+    AttentionObserver observer =
+        (layer, head, context, weights) -> {
+          for (int q = 0; q < weights.length; q++) {
+            for (int k = 0; k < weights[q].length; k++) {
+              int distance = Math.abs(q / Request.TOKENS_PER_FRAME - k / Request.TOKENS_PER_FRAME);
+              if (HybridAttention.isLocal(layer) && distance > HybridAttention.WINDOW_FRAMES) {
+                assertThat(weights[q][k]).isZero();
+              } else {
+                assertThat(weights[q][k]).isPositive();
+              }
+            }
+          }
+          checked.add(HybridAttention.isLocal(layer) ? "local" : "full");
+        };
+    // 8 frames: tokens far apart exist, so the window masks something
+    run(hybrid(1), new PrometheusMeterRegistry(PrometheusConfig.DEFAULT), observer);
+
+    assertThat(checked).contains("local", "full");
   }
 }

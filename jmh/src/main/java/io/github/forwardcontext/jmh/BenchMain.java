@@ -107,6 +107,13 @@ public final class BenchMain {
               "FanOutBenchmark.rawScopedValue",
               "",
               1.1,
+              true),
+          new Ratio(
+              "per-layer read vs raw Map.get (48 layers)",
+              "PerLayerReadBenchmark.library",
+              "PerLayerReadBenchmark.rawMapGet",
+              "",
+              1.2,
               true));
 
   /**

@@ -1,0 +1,135 @@
+package io.github.forwardcontext;
+
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Objects;
+import java.util.SequencedMap;
+
+/**
+ * The per-layer metadata of {@link AttentionMetadata#perLayer(Map)}: an insertion-ordered copy of
+ * the caller's map and the batch size all its layers agree on.
+ */
+final class PerLayerAttentionMetadata implements AttentionMetadata.PerLayer {
+
+  // How many known layer names an unknown-layer message lists.
+  private static final int NAMES_SHOWN = 5;
+
+  // A LinkedHashMap is a HashMap with a list threaded through it: get() is HashMap's one hash
+  // lookup (String caches its hash; a literal layer name usually hits the identity check in
+  // equals), and the list keeps the caller's order for layers() and the messages.
+  private final LinkedHashMap<String, AttentionMetadata> layers;
+  private final SequencedMap<String, AttentionMetadata> view;
+  private final int batchSize;
+
+  private PerLayerAttentionMetadata(
+      LinkedHashMap<String, AttentionMetadata> layers, int batchSize) {
+    this.layers = layers;
+    this.view = Collections.unmodifiableSequencedMap(layers);
+    this.batchSize = batchSize;
+  }
+
+  static PerLayerAttentionMetadata copyOf(Map<String, ? extends AttentionMetadata> layers) {
+    Objects.requireNonNull(layers, "layers");
+    LinkedHashMap<String, AttentionMetadata> copy = LinkedHashMap.newLinkedHashMap(layers.size());
+    String firstName = null;
+    int firstSize = 0;
+    int position = 0;
+    // Iterate once: a concurrent map may change between size() and the copy.
+    for (Map.Entry<String, ? extends AttentionMetadata> entry : layers.entrySet()) {
+      String name = entry.getKey();
+      AttentionMetadata metadata = entry.getValue();
+      if (name == null) {
+        throw new NullPointerException(
+            "layers must not hold a null layer name, but the layer at position "
+                + position
+                + " has none");
+      }
+      if (metadata == null) {
+        throw new NullPointerException(
+            "layers must not hold null metadata, but layer '" + name + "' has null");
+      }
+      if (metadata instanceof AttentionMetadata.PerLayer) {
+        throw new IllegalArgumentException(
+            "layer '"
+                + name
+                + "' holds per-layer metadata itself; per-layer metadata does not nest, give"
+                + " each layer its own backend's metadata");
+      }
+      int size = metadata.batchSize();
+      if (firstName == null) {
+        firstName = name;
+        firstSize = size;
+      } else if (size != firstSize) {
+        throw new IllegalArgumentException(
+            "every layer must report the same batch size, since a pass is timed once, but layer '"
+                + firstName
+                + "' reports "
+                + firstSize
+                + " and layer '"
+                + name
+                + "' reports "
+                + size);
+      }
+      copy.put(name, metadata);
+      position++;
+    }
+    if (firstName == null) {
+      throw new IllegalArgumentException("layers must hold at least one layer but was empty");
+    }
+    return new PerLayerAttentionMetadata(copy, firstSize);
+  }
+
+  @Override
+  public int batchSize() {
+    return batchSize;
+  }
+
+  @Override
+  public SequencedMap<String, AttentionMetadata> layers() {
+    return view;
+  }
+
+  /** The layer's metadata; never null. */
+  AttentionMetadata layer(String layerName) {
+    AttentionMetadata metadata = layers.get(layerName);
+    if (metadata == null) {
+      throw unknownLayer(Objects.requireNonNull(layerName, "layerName"));
+    }
+    return metadata;
+  }
+
+  private IllegalStateException unknownLayer(String layerName) {
+    StringBuilder message =
+        new StringBuilder("The forward context's per-layer attention metadata has no layer '")
+            .append(layerName)
+            .append("'; its ")
+            .append(layers.size())
+            .append(layers.size() == 1 ? " layer is " : " layers are ");
+    int shown = 0;
+    for (String name : layers.keySet()) {
+      if (shown == NAMES_SHOWN) {
+        message.append(", ...");
+        break;
+      }
+      message.append(shown == 0 ? "'" : ", '").append(name).append('\'');
+      shown++;
+    }
+    return new IllegalStateException(message.toString());
+  }
+
+  @Override
+  public boolean equals(Object o) {
+    return o instanceof PerLayerAttentionMetadata other && layers.equals(other.layers);
+  }
+
+  @Override
+  public int hashCode() {
+    return layers.hashCode();
+  }
+
+  @Override
+  public String toString() {
+    return "PerLayer[batchSize=" + batchSize + ", layers=" + layers + "]";
+  }
+}
