@@ -123,12 +123,13 @@ import java.util.function.Consumer;
  * io.micrometer.core.instrument.Metrics#globalRegistry global registry} with that logging interval,
  * when it is {@code >= 0}. Such a pass then checks its batch size like any tracked pass: a negative
  * one is an {@link IllegalArgumentException} before the operation runs. Contexts re-bound by {@link
- * ForwardContext#wrap(Runnable)} and its siblings stay untracked: the pass that handed them over is
- * the one timed. The setting is read once, when {@code ForwardContext} is initialised. A value that
- * is not a decimal number is logged at {@code ERROR}, and every pass that global tracking would
- * time fails with an {@link IllegalStateException} naming the setting and the value, as does {@link
- * #global()}; reading contexts and explicitly built trackers keep working. {@link #global()}
- * returns the global tracker.
+ * ForwardContext#wrap(Runnable)} and its siblings, and the bindings of {@link Microbatches}, stay
+ * untracked: the pass that handed them over, or split itself, is the one timed. The setting is read
+ * once, when {@code ForwardContext} is initialised. A value that is not a decimal number is logged
+ * at {@code ERROR}, and every pass that global tracking would time fails with an {@link
+ * IllegalStateException} naming the setting and the value, as does {@link #global()}; reading
+ * contexts and explicitly built trackers keep working. {@link #global()} returns the global
+ * tracker.
  */
 public final class BatchSizeTracker {
 
