@@ -16,6 +16,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * to Prometheus.
  *
  * <pre>./mvnw -q -Pexample                                   # defaults
+ * ./mvnw -q -Pexample -Dexample.args="--requests 24 --rate 8"   # batched arrivals
  * ./mvnw -q -Pexample -Dexample.args="--requests 8 --serve 9464"</pre>
  */
 public final class ExamplePipeline {
@@ -59,6 +60,16 @@ public final class ExamplePipeline {
         options.heads(),
         options.dim(),
         options.seed());
+    out.printf(
+        "Arrivals: %s; batching: %s%n",
+        options.rate() > 0 ? options.rate() + " requests/s" : "all at once",
+        options.maxBatch() > 0
+            ? "up to "
+                + options.maxBatch()
+                + " requests per pass, maxWait "
+                + options.maxWaitMillis()
+                + " ms"
+            : "off");
 
     Progress progress = new Progress(out, options.requests());
     long start = System.nanoTime();
@@ -76,6 +87,10 @@ public final class ExamplePipeline {
     out.println("Forward passes by batch size (batchsize, count, median_time(ms)):");
     for (BatchSizeStats row : pipeline.tracker().stats()) {
       out.printf("  %s%n", row);
+    }
+    if (pipeline.batchers() != null) {
+      out.println();
+      pipeline.batchers().report(out);
     }
     out.println();
     out.println("Prometheus exposition of forward_pass:");

@@ -4,6 +4,7 @@ import io.github.forwardcontext.BatchSizeTracker;
 import io.github.forwardcontext.ForwardContext;
 import io.github.forwardcontext.structured.FanOut;
 import io.micrometer.core.instrument.MeterRegistry;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
@@ -30,6 +31,7 @@ final class Pipeline {
   private final Options options;
   private final BatchSizeTracker tracker;
   private final TinyTransformer transformer;
+  private final DenoiseBatchers batchers; // null: --max-batch 0, each request's passes run directly
 
   Pipeline(Options options, MeterRegistry registry, AttentionObserver observer) {
     this.options = options;
@@ -37,6 +39,19 @@ final class Pipeline {
     this.transformer =
         new TinyTransformer(
             options.layers(), options.heads(), options.dim(), options.seed(), observer);
+    this.batchers =
+        options.maxBatch() == 0
+            ? null
+            : new DenoiseBatchers(
+                tracker,
+                transformer,
+                options.maxBatch(),
+                Duration.ofMillis(options.maxWaitMillis()));
+  }
+
+  /** {@return the batchers of the denoising steps, or {@code null} if batching is off} */
+  DenoiseBatchers batchers() {
+    return batchers;
   }
 
   BatchSizeTracker tracker() {
@@ -57,14 +72,23 @@ final class Pipeline {
   /** Runs every request concurrently and returns the results in request order. */
   List<Result> run(Consumer<Result> onFinished) throws Exception {
     List<Request> requests = requests();
-    return FanOut.named("request")
-        .invokeAll(
-            requests.size(),
-            i -> {
-              Result result = generate(requests.get(i));
-              onFinished.accept(result);
-              return result;
-            });
+    long[] arrivals = Arrivals.offsetsNanos(requests.size(), options.rate(), options.seed());
+    long start = System.nanoTime();
+    try {
+      return FanOut.named("request")
+          .invokeAll(
+              requests.size(),
+              i -> {
+                Arrivals.awaitArrival(start, arrivals[i]);
+                Result result = generate(requests.get(i));
+                onFinished.accept(result);
+                return result;
+              });
+    } finally {
+      if (batchers != null) {
+        batchers.close();
+      }
+    }
   }
 
   Result generate(Request request) throws Exception {
@@ -77,9 +101,14 @@ final class Pipeline {
     for (int step = 0; step < request.steps(); step++) {
       int timestep = timestep(step, request.steps());
       float[][][] x = latents;
-      // One tracked forward pass: bound, timed under batch.size, visible to every layer and head.
+      // One tracked forward pass: bound, timed under batch.size, visible to every layer and head;
+      // with batching, one batched pass shared with other requests of this resolution.
       float[][][] noise =
-          tracker.where(timestep, meta, request).call(() -> transformer.forward(x, conditioning));
+          batchers != null
+              ? batchers.forward(request, timestep, meta, x, conditioning)
+              : tracker
+                  .where(timestep, meta, request)
+                  .call(() -> transformer.forward(x, conditioning));
       latents = eulerStep(latents, noise, 1f / request.steps());
     }
 

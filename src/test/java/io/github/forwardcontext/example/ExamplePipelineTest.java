@@ -37,7 +37,10 @@ class ExamplePipelineTest {
           "--dim",
           "16",
           "--seed",
-          "7");
+          "7",
+          // One request per pass: the per-size counts below do not depend on arrival timing.
+          "--max-batch",
+          "1");
 
   @AfterEach
   void noContextLeftBound() {
@@ -248,6 +251,10 @@ class ExamplePipelineTest {
         "--dim|66|--dim 66 must be a multiple of --heads 4",
         "--seed|1.5|--seed must be a whole number but was '1.5'",
         "--serve|70000|--serve must be from 0 to 65535 but was 70000",
+        "--rate|-1|--rate must be a number of requests per second from 0 to 10000 but was '-1'",
+        "--rate|fast|--rate must be a number of requests per second from 0 to 10000 but was 'fast'",
+        "--max-batch|65|--max-batch must be from 0 to 64 but was 65",
+        "--max-wait|1001|--max-wait must be from 0 to 1000 but was 1001",
         "--frames|3|unknown flag '--frames'; see --help",
       })
   void eachBadFlagGetsAOneLineErrorAndExitCodeTwo(String flag, String value, String message)
