@@ -39,6 +39,26 @@ final class BatchingSnippets {
     }
   }
 
+  static float[] readme(MeterRegistry registry, Model model, String text)
+      throws InterruptedException, ExecutionException {
+    // @start region="readme"
+    BatchSizeTracker tracker = BatchSizeTracker.builder(registry).build();
+    DynamicBatcher<String, float[]> batcher =
+        DynamicBatcher.builder(tracker, model::embed) // List<String> -> List<float[]> in one pass
+            .name("embed") // the meters' batcher tag
+            .maxBatchSize(16) // a full batch runs at once
+            .maxWait(Duration.ofMillis(5)) // counted from the oldest queued text
+            .maxQueued(256) // beyond that, submit rejects at once
+            .build();
+
+    // On each request's own virtual thread: blocks until the text's batch has run.
+    float[] embedding = batcher.submit(text);
+
+    batcher.close(); // rejects new texts, runs the queued ones, waits for the last pass
+    // @end
+    return embedding;
+  }
+
   static DynamicBatcher<String, float[]> context(BatchSizeTracker tracker, Model model) {
     // @start region="context"
     // Time each pass under its token count, at timestep 0, with the Batch as the forward batch.
