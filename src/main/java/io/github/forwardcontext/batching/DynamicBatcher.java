@@ -219,8 +219,9 @@ public final class DynamicBatcher<I, O> implements AutoCloseable {
     if (Thread.interrupted()) {
       throw new InterruptedException();
     }
-    Slot<I, O> slot;
-    String refusal;
+    // Stamped and allocated before the lock: the lock is held for the queue operations only.
+    Slot<I, O> slot = new Slot<>(item, ticker.read(), Thread.currentThread());
+    String refusal = null;
     lock.lock();
     try {
       if (closing) {
@@ -233,19 +234,13 @@ public final class DynamicBatcher<I, O> implements AutoCloseable {
                 + queue.size()
                 + " items waiting, its maxQueued; the item is rejected";
       } else {
-        refusal = null;
-      }
-      if (refusal == null) {
-        slot = new Slot<>(item, ticker.read(), Thread.currentThread());
         queue.addLast(slot);
         depth = queue.size();
-      } else {
-        slot = null;
       }
     } finally {
       lock.unlock();
     }
-    if (slot == null) {
+    if (refusal != null) {
       metrics.rejected();
       throw new RejectedExecutionException(refusal);
     }
