@@ -6,7 +6,6 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.function.IntSupplier;
 
 /**
  * A batcher's meters, resolved once; the batch-size counters are registered on first use, by the
@@ -25,13 +24,16 @@ final class BatcherMetrics {
   private final Counter rejected;
   private final Counter cancelled;
   private final Counter[] batches; // index: batch size; dispatcher thread only
+  private final Gauge depth; // null if its registration failed
 
-  BatcherMetrics(MeterRegistry registry, String name, int maxBatchSize, IntSupplier depth) {
+  BatcherMetrics(
+      MeterRegistry registry, String name, int maxBatchSize, DynamicBatcher<?, ?> batcher) {
     this.registry = registry;
     this.name = name;
     this.batches = new Counter[maxBatchSize + 1];
     Timer wait = null;
     Counter[] outcomes = new Counter[4];
+    Gauge gauge = null;
     try {
       wait =
           Timer.builder(DynamicBatcher.QUEUE_WAIT)
@@ -48,11 +50,12 @@ final class BatcherMetrics {
                 .tag(DynamicBatcher.OUTCOME_TAG, names[i])
                 .register(registry);
       }
-      Gauge.builder(DynamicBatcher.QUEUE_DEPTH, depth, IntSupplier::getAsInt)
-          .description("Items waiting in the batcher's queue")
-          .tag(DynamicBatcher.NAME_TAG, name)
-          .strongReference(true)
-          .register(registry);
+      // A weak reference, Micrometer's default: the registry does not keep a batcher alive.
+      gauge =
+          Gauge.builder(DynamicBatcher.QUEUE_DEPTH, batcher, DynamicBatcher::queued)
+              .description("Items waiting in the batcher's queue")
+              .tag(DynamicBatcher.NAME_TAG, name)
+              .register(registry);
     } catch (RuntimeException e) {
       log(e);
     }
@@ -61,6 +64,18 @@ final class BatcherMetrics {
     this.failed = outcomes[1];
     this.rejected = outcomes[2];
     this.cancelled = outcomes[3];
+    this.depth = gauge;
+  }
+
+  /** Removes the gauge: a closed batcher has no queue, and its name may be used again. */
+  void terminated() {
+    if (depth != null) {
+      try {
+        registry.remove(depth);
+      } catch (RuntimeException e) {
+        log(e);
+      }
+    }
   }
 
   void queueWait(long nanos) {

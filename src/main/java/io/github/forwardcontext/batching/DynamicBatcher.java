@@ -116,7 +116,8 @@ import java.util.function.Function;
  * </ul>
  *
  * A batcher registers at most {@code maxBatchSize + 6} meters. Give each batcher on a registry its
- * own name: meters are shared by name and tags.
+ * own name: meters are shared by name and tags. When the batcher has closed and its last pass has
+ * ended, its gauge is removed from the registry; the counters and the timer stay.
  *
  * @param <I> the type of the items
  * @param <O> the type of the results
@@ -176,7 +177,7 @@ public final class DynamicBatcher<I, O> implements AutoCloseable {
     this.maxWaitNanos = builder.maxWait.toNanos();
     this.maxQueued = builder.maxQueued;
     this.ticker = builder.ticker;
-    this.metrics = new BatcherMetrics(tracker.registry(), name, maxBatchSize, this::queued);
+    this.metrics = new BatcherMetrics(tracker.registry(), name, maxBatchSize, this);
     // A fresh virtual thread inherits no scoped values; inheritable thread-locals are off too, so
     // nothing of the thread that built the batcher leaks into the passes.
     this.dispatcher =
@@ -305,8 +306,8 @@ public final class DynamicBatcher<I, O> implements AutoCloseable {
     }
     beginClose();
     long nanos =
-        timeout.compareTo(MAX_MAX_WAIT.multipliedBy(24)) > 0
-            ? TimeUnit.DAYS.toNanos(1)
+        timeout.compareTo(Duration.ofNanos(Long.MAX_VALUE)) >= 0
+            ? Long.MAX_VALUE
             : timeout.toNanos();
     if (terminated.await(nanos, TimeUnit.NANOSECONDS)) {
       return true;
@@ -446,6 +447,7 @@ public final class DynamicBatcher<I, O> implements AutoCloseable {
         Thread.interrupted();
       }
     } finally {
+      metrics.terminated();
       terminated.countDown();
     }
   }

@@ -701,7 +701,7 @@ class DynamicBatcherTest implements NoContextLeftBound {
   }
 
   @Test
-  void batchSizesAreCountedAndTheQueueDepthIsAGauge() throws Exception {
+  void batchSizesAreCountedAndTheQueueDepthIsAGaugeUntilClosed() throws Exception {
     Recorder forward = new Recorder(true);
     try (DynamicBatcher<String, String> batcher = builder(forward).build()) {
       Call<String> x = submitAsync(batcher, "x");
@@ -723,6 +723,7 @@ class DynamicBatcherTest implements NoContextLeftBound {
     assertThat(registry.get(DynamicBatcher.BATCHES).tag("batch.size", "2").counter().count())
         .isEqualTo(1);
     assertThat(registry.find(DynamicBatcher.BATCHES).counters()).hasSize(2);
+    assertThat(registry.find(DynamicBatcher.QUEUE_DEPTH).gauge()).as("gauge after close").isNull();
   }
 
   @Test

@@ -33,10 +33,9 @@ final class BatchingSnippets {
             .maxQueued(256) // then submit rejects at once
             .build()) {
       // On each request's own virtual thread: blocks until the text's batch has run.
-      float[] embedding = batcher.submit(text);
-      // @end
-      return embedding;
+      return batcher.submit(text);
     }
+    // @end
   }
 
   static float[] readme(MeterRegistry registry, Model model, String text)
