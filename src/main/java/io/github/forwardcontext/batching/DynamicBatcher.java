@@ -214,9 +214,17 @@ public final class DynamicBatcher<I, O> implements AutoCloseable {
    *     returned a result list of the wrong size
    * @throws RejectedExecutionException if {@code maxQueued} items are already waiting, if the
    *     batcher is closed, or if a {@linkplain #close(Duration) timed close} gave up on the item
+   * @throws IllegalStateException if called from inside the forward function, where it would wait
+   *     for its own pass
    */
   public O submit(I item) throws InterruptedException, ExecutionException {
     Objects.requireNonNull(item, "item");
+    if (Thread.currentThread() == dispatcher) {
+      throw new IllegalStateException(
+          "submit was called from inside the forward function of batcher '"
+              + name
+              + "'; the item's batch could only run after the current one");
+    }
     if (Thread.interrupted()) {
       throw new InterruptedException();
     }
@@ -290,7 +298,8 @@ public final class DynamicBatcher<I, O> implements AutoCloseable {
    * items and the running pass have not all finished by then, the items still queued are failed:
    * their callers get a {@link RejectedExecutionException} saying the batcher closed before the
    * item was batched. The running pass, if any, is interrupted (whether it stops early is up to the
-   * forward function) and not waited for.
+   * forward function) and not waited for. Called from inside the forward function, it closes the
+   * batcher, does not wait, and returns {@code false}.
    *
    * @param timeout how long to wait for the queue to drain and the running pass to end
    * @return {@code true} if every item had run when this method returned, {@code false} if the
@@ -305,6 +314,9 @@ public final class DynamicBatcher<I, O> implements AutoCloseable {
       throw new IllegalArgumentException("timeout must not be negative but was " + timeout);
     }
     beginClose();
+    if (Thread.currentThread() == dispatcher) {
+      return false;
+    }
     long nanos =
         timeout.compareTo(Duration.ofNanos(Long.MAX_VALUE)) >= 0
             ? Long.MAX_VALUE

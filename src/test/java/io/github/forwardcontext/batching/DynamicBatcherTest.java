@@ -257,7 +257,8 @@ class DynamicBatcherTest implements NoContextLeftBound {
 
       assertThat(List.of(x.result(), b.result())).containsExactly("x!", "b!");
       assertThat(forward.startedAt).containsExactly(5_000_000L, 12_000_000L);
-      assertThat(ticker.parks()).hasSize(1);
+      // Only x waited on the clock (perhaps twice, if a wake-up permit was left over).
+      assertThat(ticker.parks()).extracting(FakeTicker.Park::at).containsOnly(FakeTicker.START);
     }
   }
 
@@ -674,6 +675,28 @@ class DynamicBatcherTest implements NoContextLeftBound {
     assertThat(Set.copyOf(threads)).hasSize(1);
     assertThat(threads.getFirst().isVirtual()).isTrue();
     assertThat(threads.getFirst().getName()).isEqualTo("batcher-test");
+  }
+
+  @Test
+  void submittingFromInsideTheForwardFunctionFailsInsteadOfWaitingForItself() throws Exception {
+    AtomicReference<DynamicBatcher<String, String>> self = new AtomicReference<>();
+    BatchFunction<String, String> forward =
+        batch -> {
+          if (batch.contains("reentrant")) {
+            self.get().submit("inner");
+          }
+          return batch;
+        };
+    try (DynamicBatcher<String, String> batcher = builder(forward).build()) {
+      self.set(batcher);
+
+      assertThatThrownBy(() -> batcher.submit("reentrant"))
+          .isInstanceOf(ExecutionException.class)
+          .cause()
+          .isInstanceOf(IllegalStateException.class)
+          .hasMessageContaining("from inside the forward function of batcher 'test'");
+      assertThat(batcher.submit("next")).isEqualTo("next");
+    }
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -121,6 +121,18 @@ class BatchedPipelineTest implements NoContextLeftBound {
   }
 
   @Test
+  void theBatchingFlagsAreParsed() {
+    Options o = Options.parse("--rate", "2.5", "--max-batch", "0", "--max-wait", "10");
+
+    assertThat(o.rate()).isEqualTo(2.5);
+    assertThat(o.maxBatch()).isZero();
+    assertThat(o.maxWaitMillis()).isEqualTo(10);
+    assertThat(Options.DEFAULTS.rate()).isZero();
+    assertThat(Options.DEFAULTS.maxBatch()).isEqualTo(8);
+    assertThat(Options.DEFAULTS.maxWaitMillis()).isZero();
+  }
+
+  @Test
   void arrivalsAreSeededExponentialGapsAtTheGivenRate() {
     long[] offsets = Arrivals.offsetsNanos(20_001, 50, 3);
 
