@@ -340,8 +340,9 @@ public final class DynamicBatcher<I, O> implements AutoCloseable {
             + timeout
             + " before this item was batched";
     for (Slot<I, O> slot : left) {
-      if (slot.finish(null, new RejectedExecutionException(message), Slot.REJECTED)) {
+      if (slot.settle(null, new RejectedExecutionException(message), Slot.REJECTED)) {
         metrics.rejected();
+        slot.wake();
       }
     }
     dispatcher.interrupt();
@@ -525,11 +526,13 @@ public final class DynamicBatcher<I, O> implements AutoCloseable {
       if (failure == null) {
         @SuppressWarnings("unchecked")
         O result = (O) results[i];
-        if (slot.finish(result, null, Slot.DONE)) {
-          metrics.completed();
+        if (slot.settle(result, null, Slot.DONE)) {
+          metrics.completed(); // before the caller wakes: a caller that returned is counted
+          slot.wake();
         }
-      } else if (slot.finish(null, failure, Slot.FAILED)) {
+      } else if (slot.settle(null, failure, Slot.FAILED)) {
         metrics.failed();
+        slot.wake();
       }
     }
   }
@@ -570,14 +573,15 @@ public final class DynamicBatcher<I, O> implements AutoCloseable {
     /**
      * Settles the outcome unless the caller gave up first; {@code true} if this call settled it.
      */
-    boolean finish(O result, Throwable failure, int outcome) {
+    boolean settle(O result, Throwable failure, int outcome) {
       this.result = result;
       this.failure = failure;
-      if (STATE.compareAndSet(this, PENDING, outcome)) {
-        LockSupport.unpark(caller);
-        return true;
-      }
-      return false;
+      return STATE.compareAndSet(this, PENDING, outcome);
+    }
+
+    /** Wakes the caller to collect its settled outcome. */
+    void wake() {
+      LockSupport.unpark(caller);
     }
   }
 
