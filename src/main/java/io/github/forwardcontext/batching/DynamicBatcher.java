@@ -228,8 +228,7 @@ public final class DynamicBatcher<I, O> implements AutoCloseable {
     if (Thread.interrupted()) {
       throw new InterruptedException();
     }
-    // Stamped and allocated before the lock: the lock is held for the queue operations only.
-    Slot<I, O> slot = new Slot<>(item, ticker.read(), Thread.currentThread());
+    Slot<I, O> slot = new Slot<>(item, Thread.currentThread());
     String refusal = null;
     lock.lock();
     try {
@@ -243,6 +242,8 @@ public final class DynamicBatcher<I, O> implements AutoCloseable {
                 + queue.size()
                 + " items waiting, its maxQueued; the item is rejected";
       } else {
+        // Stamped under the lock: queue order is arrival order, so the head is the oldest item.
+        slot.arrival = ticker.read();
         queue.addLast(slot);
         depth = queue.size();
       }
@@ -558,15 +559,14 @@ public final class DynamicBatcher<I, O> implements AutoCloseable {
     }
 
     final I item;
-    final long arrival;
     final Thread caller;
+    long arrival; // guarded by the batcher's lock until the slot is taken into a batch
     O result; // published by the CAS on state
     Throwable failure;
     volatile int state;
 
-    Slot(I item, long arrival, Thread caller) {
+    Slot(I item, Thread caller) {
       this.item = item;
-      this.arrival = arrival;
       this.caller = caller;
     }
 
