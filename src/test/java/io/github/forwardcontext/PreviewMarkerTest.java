@@ -42,6 +42,16 @@ class PreviewMarkerTest implements NoContextLeftBound {
         .hasSize(1);
   }
 
+  @Test
+  void everyBatchingClassFileHasMinorVersionZero() throws Exception {
+    Map<String, Integer> minors =
+        minorVersions(packageDirectory(ForwardContext.class).resolve("batching"));
+
+    assertThat(minors)
+        .containsKeys("DynamicBatcher.class", "BatchFunction.class", "Batch.class")
+        .allSatisfy((file, minor) -> assertThat(minor).as(file).isZero());
+  }
+
   private static Path packageDirectory(Class<?> type) throws Exception {
     Path root = Path.of(type.getProtectionDomain().getCodeSource().getLocation().toURI());
     return root.resolve(type.getPackageName().replace('.', '/'));

@@ -16,8 +16,9 @@ import java.util.concurrent.atomic.AtomicInteger;
  * to Prometheus.
  *
  * <pre>./mvnw -q -Pexample                                   # defaults
- * ./mvnw -q -Pexample -Dexample.args="--requests 8 --serve 9464"
- * ./mvnw -q -Pexample -Dexample.args="--microbatches 2"   # dual-batch overlap</pre>
+ * ./mvnw -q -Pexample -Dexample.args="--requests 24 --rate 8"   # batched arrivals
+ * ./mvnw -q -Pexample -Dexample.args="--microbatches 2"         # dual-batch overlap
+ * ./mvnw -q -Pexample -Dexample.args="--requests 8 --serve 9464"</pre>
  */
 public final class ExamplePipeline {
   private ExamplePipeline() {}
@@ -65,6 +66,16 @@ public final class ExamplePipeline {
           "Each step runs as %d overlapped microbatches, each under its own per-layer metadata%n",
           options.microbatches());
     }
+    out.printf(
+        "Arrivals: %s; batching: %s%n",
+        options.rate() > 0 ? options.rate() + " requests/s" : "all at once",
+        options.maxBatch() > 0
+            ? "up to "
+                + options.maxBatch()
+                + " requests per pass, maxWait "
+                + options.maxWaitMillis()
+                + " ms"
+            : "off");
 
     Progress progress = new Progress(out, options.requests());
     long start = System.nanoTime();
@@ -82,6 +93,10 @@ public final class ExamplePipeline {
     out.println("Forward passes by batch size (batchsize, count, median_time(ms)):");
     for (BatchSizeStats row : pipeline.tracker().stats()) {
       out.printf("  %s%n", row);
+    }
+    if (pipeline.batchers() != null) {
+      out.println();
+      pipeline.batchers().report(out);
     }
     out.println();
     out.println("Prometheus exposition of forward_pass:");

@@ -16,6 +16,11 @@ import java.util.List;
  * @param serve the port to serve {@code /metrics} on after the run, 0 for any free port, or -1 for
  *     none
  * @param microbatches how many overlapped microbatches each denoising step runs as (1: none)
+ * @param rate requests arriving per second (exponential gaps seeded by {@code seed}), or 0 for all
+ *     at once
+ * @param maxBatch the batcher's maximum number of requests per pass, or 0 to run each request's
+ *     passes directly, without a batcher
+ * @param maxWaitMillis how long the oldest queued step waits for company before its batch runs
  */
 record Options(
     int requests,
@@ -26,9 +31,28 @@ record Options(
     int dim,
     long seed,
     int serve,
-    int microbatches) {
+    int microbatches,
+    double rate,
+    int maxBatch,
+    int maxWaitMillis) {
 
-  static final Options DEFAULTS = new Options(6, 24, List.of(1, 2, 4), 4, 4, 64, 42L, -1, 1);
+  static final Options DEFAULTS = new Options(6, 24, List.of(1, 2, 4), 4, 4, 64, 42L, -1);
+
+  /**
+   * The options with no microbatches and the default batching: all requests at once, up to 8 per
+   * pass, no wait.
+   */
+  Options(
+      int requests,
+      int steps,
+      List<Integer> batchSizes,
+      int layers,
+      int heads,
+      int dim,
+      long seed,
+      int serve) {
+    this(requests, steps, batchSizes, layers, heads, dim, seed, serve, 1, 0, 8, 0);
+  }
 
   static final String USAGE =
       """
@@ -44,6 +68,11 @@ record Options(
                             (0 picks a free port)
         --microbatches N    run each step as N overlapped microbatches, 1..8 (default 1);
                             a batch of fewer samples runs one microbatch per sample
+        --rate R            requests arriving per second, a seeded Poisson process
+                            (default 0: all at once)
+        --max-batch N       requests per batched forward pass, 0..64; 0 runs each request's
+                            passes directly, without a batcher (default 8)
+        --max-wait MS       how long the oldest queued step waits for more, 0..1000 (default 0)
         --help              print this help
       """;
 
@@ -68,6 +97,9 @@ record Options(
     long seed = d.seed;
     int serve = d.serve;
     int microbatches = d.microbatches;
+    double rate = d.rate;
+    int maxBatch = d.maxBatch;
+    int maxWaitMillis = d.maxWaitMillis;
     for (int i = 0; i < args.length; i++) {
       String flag = args[i];
       if (flag.equals("--help") || flag.equals("-h")) {
@@ -91,13 +123,45 @@ record Options(
         case "--seed" -> seed = longValue(flag, value);
         case "--serve" -> serve = intIn(flag, value, 0, 65535);
         case "--microbatches" -> microbatches = intIn(flag, value, 1, 8);
+        case "--rate" -> rate = rate(flag, value);
+        case "--max-batch" -> maxBatch = intIn(flag, value, 0, 64);
+        case "--max-wait" -> maxWaitMillis = intIn(flag, value, 0, 1000);
         default -> throw new UsageException("unknown flag '" + flag + "'; see --help");
       }
     }
     if (dim % heads != 0) {
       throw new UsageException("--dim " + dim + " must be a multiple of --heads " + heads);
     }
-    return new Options(requests, steps, batchSizes, layers, heads, dim, seed, serve, microbatches);
+    return new Options(
+        requests,
+        steps,
+        batchSizes,
+        layers,
+        heads,
+        dim,
+        seed,
+        serve,
+        microbatches,
+        rate,
+        maxBatch,
+        maxWaitMillis);
+  }
+
+  private static double rate(String flag, String value) {
+    double parsed;
+    try {
+      parsed = Double.parseDouble(value.strip());
+    } catch (NumberFormatException e) {
+      parsed = Double.NaN;
+    }
+    if (!(parsed >= 0 && parsed <= 10_000)) {
+      throw new UsageException(
+          flag
+              + " must be a number of requests per second from 0 to 10000 but was '"
+              + value
+              + "'");
+    }
+    return parsed;
   }
 
   private static int intIn(String flag, String value, int min, int max) {

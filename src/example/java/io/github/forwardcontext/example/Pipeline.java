@@ -5,6 +5,7 @@ import io.github.forwardcontext.BatchSizeTracker;
 import io.github.forwardcontext.ForwardContext;
 import io.github.forwardcontext.structured.FanOut;
 import io.micrometer.core.instrument.MeterRegistry;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
@@ -32,6 +33,7 @@ final class Pipeline {
   private final BatchSizeTracker tracker;
   private final TinyTransformer transformer;
   private final MicrobatchedForward stepForward;
+  private final DenoiseBatchers batchers; // null: --max-batch 0, each request's passes run directly
 
   Pipeline(Options options, MeterRegistry registry, AttentionObserver observer) {
     this.options = options;
@@ -41,6 +43,19 @@ final class Pipeline {
             options.layers(), options.heads(), options.dim(), options.seed(), observer);
     this.stepForward =
         new MicrobatchedForward(transformer, transformer.hybrid(), options.microbatches());
+    this.batchers =
+        options.maxBatch() == 0
+            ? null
+            : new DenoiseBatchers(
+                tracker,
+                stepForward,
+                options.maxBatch(),
+                Duration.ofMillis(options.maxWaitMillis()));
+  }
+
+  /** {@return the batchers of the denoising steps, or {@code null} if batching is off} */
+  DenoiseBatchers batchers() {
+    return batchers;
   }
 
   BatchSizeTracker tracker() {
@@ -61,14 +76,23 @@ final class Pipeline {
   /** Runs every request concurrently and returns the results in request order. */
   List<Result> run(Consumer<Result> onFinished) throws Exception {
     List<Request> requests = requests();
-    return FanOut.named("request")
-        .invokeAll(
-            requests.size(),
-            i -> {
-              Result result = generate(requests.get(i));
-              onFinished.accept(result);
-              return result;
-            });
+    long[] arrivals = Arrivals.offsetsNanos(requests.size(), options.rate(), options.seed());
+    long start = System.nanoTime();
+    try {
+      return FanOut.named("request")
+          .invokeAll(
+              requests.size(),
+              i -> {
+                Arrivals.awaitArrival(start, arrivals[i]);
+                Result result = generate(requests.get(i));
+                onFinished.accept(result);
+                return result;
+              });
+    } finally {
+      if (batchers != null) {
+        batchers.close();
+      }
+    }
   }
 
   Result generate(Request request) throws Exception {
@@ -82,12 +106,15 @@ final class Pipeline {
       int timestep = timestep(step, request.steps());
       float[][][] x = latents;
       // One tracked forward pass: bound, timed under batch.size, visible to every layer and head;
-      // its metadata is per layer (a hybrid model), and it may run as overlapped microbatches.
+      // its metadata is per layer (a hybrid model), and it may run as overlapped microbatches;
+      // with batching, one batched pass shared with other requests of this resolution.
       AttentionMetadata meta = transformer.hybrid().metadata(shape);
       float[][][] noise =
-          tracker
-              .where(timestep, meta, request)
-              .call(() -> stepForward.forward(x, conditioning, shape));
+          batchers != null
+              ? batchers.forward(request, timestep, meta, shape, x, conditioning)
+              : tracker
+                  .where(timestep, meta, request)
+                  .call(() -> stepForward.forward(x, conditioning, shape));
       latents = eulerStep(latents, noise, 1f / request.steps());
     }
 

@@ -37,7 +37,10 @@ class ExamplePipelineTest {
           "--dim",
           "16",
           "--seed",
-          "7");
+          "7",
+          // One request per pass: the per-size counts below do not depend on arrival timing.
+          "--max-batch",
+          "1");
 
   @AfterEach
   void noContextLeftBound() {
@@ -149,7 +152,10 @@ class ExamplePipelineTest {
             SMALL.dim(),
             8,
             -1,
-            1);
+            SMALL.microbatches(),
+            SMALL.rate(),
+            SMALL.maxBatch(),
+            SMALL.maxWaitMillis());
 
     assertThat(second).isEqualTo(first);
     assertThat(Set.copyOf(first)).hasSize(SMALL.requests());
@@ -229,7 +235,7 @@ class ExamplePipelineTest {
             "--serve",
             "0");
 
-    assertThat(o).isEqualTo(new Options(3, 7, List.of(1, 8, 2), 2, 8, 32, -5L, 0, 1));
+    assertThat(o).isEqualTo(new Options(3, 7, List.of(1, 8, 2), 2, 8, 32, -5L, 0, 1, 0, 8, 0));
     assertThat(Options.parse()).isEqualTo(Options.DEFAULTS);
     assertThat(Options.parse("--help")).isNull();
   }
@@ -250,6 +256,10 @@ class ExamplePipelineTest {
         "--seed|1.5|--seed must be a whole number but was '1.5'",
         "--serve|70000|--serve must be from 0 to 65535 but was 70000",
         "--microbatches|9|--microbatches must be from 1 to 8 but was 9",
+        "--rate|-1|--rate must be a number of requests per second from 0 to 10000 but was '-1'",
+        "--rate|fast|--rate must be a number of requests per second from 0 to 10000 but was 'fast'",
+        "--max-batch|65|--max-batch must be from 0 to 64 but was 65",
+        "--max-wait|1001|--max-wait must be from 0 to 1000 but was 1001",
         "--frames|3|unknown flag '--frames'; see --help",
       })
   void eachBadFlagGetsAOneLineErrorAndExitCodeTwo(String flag, String value, String message)

@@ -51,7 +51,9 @@ class PrometheusScrapeTest {
             "--heads",
             "2",
             "--dim",
-            "16");
+            "16",
+            "--max-batch", // one request per pass: a count per request batch size
+            "1");
     PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
     new Pipeline(options, registry, AttentionObserver.NONE).run(r -> {});
 

@@ -114,7 +114,21 @@ public final class BenchMain {
               "PerLayerReadBenchmark.rawMapGet",
               "",
               1.2,
-              true));
+              true),
+          new Ratio(
+              "batcher round trip vs SynchronousQueue hand-off",
+              "BatcherBenchmark.roundTripBatcher",
+              "BatcherBenchmark.roundTripSynchronousQueue",
+              "",
+              2.0,
+              true),
+          new Ratio(
+              "batcher throughput, maxBatchSize 16 vs 1",
+              "BatcherBenchmark.throughput",
+              "BatcherBenchmark.throughput",
+              "maxBatchSize=16|maxBatchSize=1",
+              8.0,
+              false));
 
   /**
    * Runs the benchmarks the command line selects.

@@ -1,0 +1,82 @@
+package io.github.forwardcontext.snippets;
+
+import io.github.forwardcontext.AttentionMetadata;
+import io.github.forwardcontext.BatchSizeTracker;
+import io.github.forwardcontext.ForwardContext;
+import io.github.forwardcontext.batching.Batch;
+import io.github.forwardcontext.batching.DynamicBatcher;
+import io.micrometer.core.instrument.MeterRegistry;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.ExecutionException;
+
+/** The code shown by the batching package's javadoc and the README's "Batching requests". */
+final class BatchingSnippets {
+  private BatchingSnippets() {}
+
+  /** A stand-in for a model that embeds a batch of texts in one pass. */
+  interface Model {
+    List<float[]> embed(List<String> texts);
+  }
+
+  /** Tokens per pass: what a transformer backend reports as its batch size. */
+  record TokenMetadata(int batchSize) implements AttentionMetadata {}
+
+  static float[] batcher(MeterRegistry registry, Model model, String text)
+      throws InterruptedException, ExecutionException {
+    // @start region="batcher"
+    BatchSizeTracker tracker = BatchSizeTracker.builder(registry).build();
+    try (DynamicBatcher<String, float[]> batcher =
+        DynamicBatcher.builder(tracker, model::embed) // one pass per batch of texts
+            .maxBatchSize(16)
+            .maxWait(Duration.ofMillis(5)) // counted from the oldest queued text
+            .maxQueued(256) // then submit rejects at once
+            .build()) {
+      // On each request's own virtual thread: blocks until the text's batch has run.
+      return batcher.submit(text);
+    }
+    // @end
+  }
+
+  static float[] readme(MeterRegistry registry, Model model, String text)
+      throws InterruptedException, ExecutionException {
+    // @start region="readme"
+    BatchSizeTracker tracker = BatchSizeTracker.builder(registry).build();
+    DynamicBatcher<String, float[]> batcher =
+        DynamicBatcher.builder(tracker, model::embed) // List<String> -> List<float[]> in one pass
+            .name("embed") // the meters' batcher tag
+            .maxBatchSize(16) // a full batch runs at once
+            .maxWait(Duration.ofMillis(5)) // counted from the oldest queued text
+            .maxQueued(256) // beyond that, submit rejects at once
+            .build();
+
+    // On each request's own virtual thread: blocks until the text's batch has run.
+    float[] embedding = batcher.submit(text);
+
+    batcher.close(); // rejects new texts, runs the queued ones, waits for the last pass
+    // @end
+    return embedding;
+  }
+
+  static DynamicBatcher<String, float[]> context(BatchSizeTracker tracker, Model model) {
+    // @start region="context"
+    // Time each pass under its token count, at timestep 0, with the Batch as the forward batch.
+    return DynamicBatcher.builder(tracker, model::embed)
+        .context(
+            batch -> {
+              int tokens = batch.items().stream().mapToInt(String::length).sum();
+              return ForwardContext.where(0, new TokenMetadata(tokens), batch);
+            })
+        .build();
+    // @end
+  }
+
+  static int batchInContext() {
+    // @start region="batch-in-context"
+    // Anywhere inside the forward function, at any depth:
+    Batch<?> batch = ForwardContext.current().forwardBatch(Batch.class);
+    int items = batch.size();
+    // @end
+    return items;
+  }
+}
