@@ -1,6 +1,7 @@
 package io.github.forwardcontext.example;
 
 import io.github.forwardcontext.BatchSizeStats;
+import io.github.forwardcontext.ForwardPassHistograms;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.io.Console;
@@ -50,6 +51,7 @@ public final class ExamplePipeline {
     }
 
     PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    registry.config().meterFilter(ForwardPassHistograms.filter());
     Pipeline pipeline = new Pipeline(options, registry, AttentionObserver.NONE);
     out.printf(
         "Denoising %d requests x %d steps (batch sizes %s, %d layers x %d heads, dim %d, seed %d)%n",
@@ -85,11 +87,15 @@ public final class ExamplePipeline {
     }
     out.println();
     out.println("Prometheus exposition of forward_pass:");
+    int buckets = 0;
     for (String line : registry.scrape().split("\n")) {
-      if (line.contains("forward_pass")) {
+      if (line.startsWith("forward_pass_seconds_bucket")) {
+        buckets++;
+      } else if (line.contains("forward_pass")) {
         out.println("  " + line);
       }
     }
+    out.printf("  (and %d forward_pass_seconds_bucket lines, for fleet-wide quantiles)%n", buckets);
 
     if (options.serve() >= 0) {
       try (MetricsServer server = MetricsServer.start(options.serve(), registry)) {

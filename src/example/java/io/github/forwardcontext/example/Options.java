@@ -16,6 +16,8 @@ import java.util.List;
  * @param serve the port to serve {@code /metrics} on after the run, 0 for any free port, or -1 for
  *     none
  * @param microbatches how many overlapped microbatches each denoising step runs as (1: none)
+ * @param simulate the base duration in milliseconds of a simulated forward pass ({@link
+ *     SimulatedPasses}), or 0 to time the real passes
  */
 record Options(
     int requests,
@@ -26,9 +28,24 @@ record Options(
     int dim,
     long seed,
     int serve,
-    int microbatches) {
+    int microbatches,
+    int simulate) {
 
   static final Options DEFAULTS = new Options(6, 24, List.of(1, 2, 4), 4, 4, 64, 42L, -1, 1);
+
+  /** Options that time the real passes. */
+  Options(
+      int requests,
+      int steps,
+      List<Integer> batchSizes,
+      int layers,
+      int heads,
+      int dim,
+      long seed,
+      int serve,
+      int microbatches) {
+    this(requests, steps, batchSizes, layers, heads, dim, seed, serve, microbatches, 0);
+  }
 
   static final String USAGE =
       """
@@ -44,6 +61,8 @@ record Options(
                             (0 picks a free port)
         --microbatches N    run each step as N overlapped microbatches, 1..8 (default 1);
                             a batch of fewer samples runs one microbatch per sample
+        --simulate MS       time passes on a simulated clock instead: a pass of batch size b
+                            takes MS x (1 + b/8) ms, seeded jitter, 1 in 32 stalls 4x; 0 is off
         --help              print this help
       """;
 
@@ -68,6 +87,7 @@ record Options(
     long seed = d.seed;
     int serve = d.serve;
     int microbatches = d.microbatches;
+    int simulate = d.simulate;
     for (int i = 0; i < args.length; i++) {
       String flag = args[i];
       if (flag.equals("--help") || flag.equals("-h")) {
@@ -91,13 +111,15 @@ record Options(
         case "--seed" -> seed = longValue(flag, value);
         case "--serve" -> serve = intIn(flag, value, 0, 65535);
         case "--microbatches" -> microbatches = intIn(flag, value, 1, 8);
+        case "--simulate" -> simulate = intIn(flag, value, 0, 60_000);
         default -> throw new UsageException("unknown flag '" + flag + "'; see --help");
       }
     }
     if (dim % heads != 0) {
       throw new UsageException("--dim " + dim + " must be a multiple of --heads " + heads);
     }
-    return new Options(requests, steps, batchSizes, layers, heads, dim, seed, serve, microbatches);
+    return new Options(
+        requests, steps, batchSizes, layers, heads, dim, seed, serve, microbatches, simulate);
   }
 
   private static int intIn(String flag, String value, int min, int max) {
