@@ -1,7 +1,6 @@
 package io.github.forwardcontext.example;
 
 import io.github.forwardcontext.BatchSizeStats;
-import io.github.forwardcontext.ForwardPassHistograms;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.io.Console;
@@ -51,7 +50,6 @@ public final class ExamplePipeline {
     }
 
     PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
-    registry.config().meterFilter(ForwardPassHistograms.filter());
     Pipeline pipeline = new Pipeline(options, registry, AttentionObserver.NONE);
     out.printf(
         "Denoising %d requests x %d steps (batch sizes %s, %d layers x %d heads, dim %d, seed %d)%n",

@@ -38,7 +38,8 @@ final class Pipeline {
     this.options = options;
     this.simulated =
         options.simulate() > 0 ? new SimulatedPasses(options.simulate(), options.seed()) : null;
-    BatchSizeTracker.Builder builder = BatchSizeTracker.builder(registry);
+    // Bucket counts, so that a server can compute quantiles across a fleet of these processes.
+    BatchSizeTracker.Builder builder = BatchSizeTracker.builder(registry).publishHistogram();
     if (simulated != null) {
       builder.clock(simulated.clock());
     }

@@ -1,0 +1,43 @@
+package io.github.forwardcontext.snippets;
+
+import io.github.forwardcontext.BatchSizeTracker;
+import io.github.forwardcontext.ForwardPassHistograms;
+import io.micrometer.core.instrument.MeterRegistry;
+import java.time.Duration;
+
+/** The code shown for fleet-wide quantiles, in the README and in the javadoc. */
+final class FleetHistogramsSnippets {
+  private FleetHistogramsSnippets() {}
+
+  static BatchSizeTracker publish(MeterRegistry registry) {
+    // @start region="publish"
+    BatchSizeTracker tracker = BatchSizeTracker.builder(registry).publishHistogram().build();
+    // @end
+    return tracker;
+  }
+
+  static BatchSizeTracker buckets(MeterRegistry registry) {
+    // @start region="buckets"
+    BatchSizeTracker tracker =
+        BatchSizeTracker.builder(registry)
+            .histogramBuckets(
+                Duration.ofMillis(10),
+                Duration.ofMillis(20),
+                Duration.ofMillis(30),
+                Duration.ofMillis(50),
+                Duration.ofMillis(70),
+                Duration.ofMillis(100),
+                Duration.ofMillis(200))
+            .maxBatchSizes(64) // (64 + 1) x (7 + 4) = 715 series at most
+            .build();
+    // @end
+    return tracker;
+  }
+
+  static void filter(MeterRegistry registry) {
+    // @start region="filter"
+    // Global tracking builds its own tracker: give its timers buckets through the registry.
+    registry.config().meterFilter(ForwardPassHistograms.filter());
+    // @end
+  }
+}
