@@ -1,5 +1,6 @@
 package io.github.forwardcontext.example;
 
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
@@ -163,36 +164,56 @@ public final class FleetDemo {
     TreeSet<Integer> sizes = new TreeSet<>();
     counts.keySet().forEach(size -> sizes.add(Integer.parseInt(size)));
 
+    Map<Integer, long[]> truth = trueDurations(workers.size());
     out.println("Forward passes by batch size: fleet-wide from Prometheus, medians per worker");
     out.printf(
-        "%5s %11s %12s %12s   %s%n",
-        "batch", "fleet count", "fleet p50 ms", "fleet p99 ms", "each worker's own median ms");
+        "%5s %11s %9s %8s %9s %8s   %s%n",
+        "", "", "fleet p50", "", "fleet p99", "", "each worker's own");
+    out.printf(
+        "%5s %11s %9s %8s %9s %8s   %s%n",
+        "batch", "fleet count", "PromQL", "true", "PromQL", "true", "median (ms)");
     for (int size : sizes) {
       String key = Integer.toString(size);
       StringBuilder medians = new StringBuilder();
       for (Fleet.Worker worker : workers) {
         Fleet.Row row = worker.rows().get(size);
-        medians.append(row == null ? "      -" : "%7.2f".formatted(row.medianMillis()));
+        medians.append(row == null ? "      -" : "%7.1f".formatted(row.medianMillis()));
       }
+      long[] known = truth.get(size);
       out.printf(
-          "%5d %11.0f %12.1f %12.1f   %s%n",
-          size, counts.get(key), p50.get(key) * 1e3, p99.get(key) * 1e3, medians);
+          "%5d %11.0f %9.1f %8.1f %9.1f %8.1f   %s%n",
+          size,
+          counts.get(key),
+          p50.get(key) * 1e3,
+          nearestRank(known, 0.5) / 1e6,
+          p99.get(key) * 1e3,
+          nearestRank(known, 0.99) / 1e6,
+          medians);
     }
     out.println();
     out.println("PromQL: " + QUANTILE.formatted("0.99"));
+    out.println(
+        "true: the pooled quantile of every simulated duration, known from the workers' seeds."
+            + " PromQL");
+    out.println(
+        "interpolates inside the bucket that holds the quantile, so it is as precise as the"
+            + " bucket (20-50 ms, ...).");
     out.println();
 
-    double maxLatency = sizes.stream().mapToDouble(s -> p50.get("" + s)).max().orElse(1);
+    double maxLatency =
+        sizes.stream().mapToDouble(s -> seconds.get("" + s) / counts.get("" + s)).max().orElse(1);
     double maxThroughput =
         sizes.stream()
             .mapToDouble(s -> s * counts.get("" + s) / seconds.get("" + s))
             .max()
             .orElse(1);
-    out.println("Latency (fleet p50) and throughput (batch size x passes / time) by batch size");
-    out.printf("%5s  %-" + (BAR + 9) + "s  %s%n", "batch", "p50 ms", "items/s");
+    out.println(
+        "Fleet mean latency (time / passes) and throughput (batch size x passes / time) by batch"
+            + " size");
+    out.printf("%5s  %-" + (BAR + 9) + "s  %s%n", "batch", "mean ms", "items/s");
     for (int size : sizes) {
       String key = Integer.toString(size);
-      double latency = p50.get(key);
+      double latency = seconds.get(key) / counts.get(key);
       double throughput = size * counts.get(key) / seconds.get(key);
       out.printf(
           "%5d  %s %7.1f  %s %6.0f%n",
@@ -202,6 +223,37 @@ public final class FleetDemo {
           bar(throughput / maxThroughput),
           throughput);
     }
+  }
+
+  /**
+   * Every pass's simulated duration in a fleet of {@code workers}, by batch size, sorted: known
+   * from the workers' arguments without running them.
+   */
+  static Map<Integer, long[]> trueDurations(int workers) {
+    Map<Integer, List<Long>> durations = new TreeMap<>();
+    for (int w = 0; w < workers; w++) {
+      Options options = Options.parse(workerArguments(w).toArray(String[]::new));
+      Pipeline pipeline = new Pipeline(options, new SimpleMeterRegistry(), AttentionObserver.NONE);
+      for (Request request : pipeline.requests()) {
+        for (int step = 0; step < request.steps(); step++) {
+          durations
+              .computeIfAbsent(request.batchSize(), size -> new ArrayList<>())
+              .add(
+                  SimulatedPasses.nanos(
+                      options.simulate(), options.seed(), request.id(), step, request.batchSize()));
+        }
+      }
+    }
+    Map<Integer, long[]> sorted = new TreeMap<>();
+    durations.forEach(
+        (size, nanos) ->
+            sorted.put(size, nanos.stream().mapToLong(Long::longValue).sorted().toArray()));
+    return sorted;
+  }
+
+  /** {@return the smallest of the sorted values with a fraction q of them at or below it} */
+  static long nearestRank(long[] sorted, double q) {
+    return sorted[Math.max(1, (int) Math.ceil(q * sorted.length)) - 1];
   }
 
   private static String bar(double fraction) {
