@@ -89,6 +89,11 @@ import java.util.function.Consumer;
  * 5,911} series. An explicit {@link Builder#maxBatchSizes(int) maxBatchSizes(1024)} with the
  * default buckets would allow {@code 1025 * 23 = 23,575}.
  *
+ * <p>{@link Builder#batchSizeBins(int...)} bounds the tags by the bins instead: at most {@code
+ * (min(bins, maxBatchSizes) + 1) * (buckets + 4)} series, for example {@code (10 + 1) * 23 = 253}
+ * with the bins 1, 2, 4, ..., 512 and the default buckets, while {@link #stats()} keeps every exact
+ * size.
+ *
  * <h2>The report</h2>
  *
  * Every {@link Builder#loggingInterval(Duration) loggingInterval} (1000 s by default), the first
@@ -205,6 +210,7 @@ public final class BatchSizeTracker {
   private final boolean decorated; // a hook or observations: the passes take the longer path
   private final IllegalArgumentException misconfiguration; // a malformed global setting, or null
   private final Duration[] histogramBuckets; // null: no histogram
+  private final int[] batchSizeBins; // null: every batch size is a tag of its own
   private final FailureLog hookFailures = new FailureLog("before-stop hook");
   private final FailureLog meterFailures = new FailureLog("recording");
   private final FailureLog registrationFailures = new FailureLog("timer registration");
@@ -229,6 +235,7 @@ public final class BatchSizeTracker {
     this.clock = builder.clock;
     this.intervalNanos = saturatedNanos(builder.loggingInterval);
     this.histogramBuckets = builder.histogramBuckets;
+    this.batchSizeBins = builder.batchSizeBins;
     this.maxBatchSizes =
         builder.maxBatchSizes > 0
             ? builder.maxBatchSizes
@@ -660,7 +667,7 @@ public final class BatchSizeTracker {
       }
       return overflow;
     }
-    series = new Series(this, batchSize, Integer.toString(batchSize));
+    series = new Series(this, batchSize, tagOf(batchSize));
     register(series);
     if (batchSize < DIRECT_LIMIT) {
       Series[] table = direct;
@@ -716,6 +723,21 @@ public final class BatchSizeTracker {
 
   private static int ceilPow2(int n) {
     return n <= 1 ? 1 : Integer.highestOneBit(n - 1) << 1;
+  }
+
+  /**
+   * The {@value #BATCH_SIZE_TAG} value of a batch size: the size itself or, with bins, the smallest
+   * bin at or above it, or {@value #OTHER_TAG} above the largest. Sizes of one bin register the
+   * same timer (Micrometer returns the registered one) and keep counts of their own.
+   */
+  private String tagOf(int batchSize) {
+    int[] bins = batchSizeBins;
+    if (bins == null) {
+      return Integer.toString(batchSize);
+    }
+    int i = Arrays.binarySearch(bins, batchSize);
+    int bin = i >= 0 ? i : -i - 1;
+    return bin < bins.length ? Integer.toString(bins[bin]) : OTHER_TAG;
   }
 
   /**
@@ -987,6 +1009,7 @@ public final class BatchSizeTracker {
     private Duration loggingInterval = DEFAULT_INTERVAL;
     private int maxBatchSizes; // 0: the default, which depends on the histogram
     private Duration[] histogramBuckets; // null: no histogram
+    private int[] batchSizeBins; // null: every batch size is a tag of its own
     private Consumer<? super ForwardContext> beforeClockStops;
     private ObservationRegistry observationRegistry;
     private ForwardPassObservationConvention observationConvention;
@@ -1113,6 +1136,40 @@ public final class BatchSizeTracker {
      */
     public Builder histogramBuckets(Duration... buckets) {
       this.histogramBuckets = ForwardPassHistograms.validated(buckets).toArray(Duration[]::new);
+      return this;
+    }
+
+    /**
+     * Groups the batch sizes into bins for the {@value #BATCH_SIZE_TAG} tag, as vLLM pads a batch
+     * to the next CUDA-graph capture size: a pass is tagged with the smallest bin at or above its
+     * batch size, and with {@value #OTHER_TAG} above the largest bin. {@link #stats()} and the
+     * report keep the exact sizes. By default every size is a tag of its own.
+     *
+     * @param bins the bins: not negative and strictly increasing
+     * @return this builder
+     * @throws IllegalArgumentException if {@code bins} is empty, or a bin is negative or not
+     *     greater than the one before it
+     */
+    public Builder batchSizeBins(int... bins) {
+      Objects.requireNonNull(bins, "bins");
+      if (bins.length == 0) {
+        throw new IllegalArgumentException("bins must hold at least one bin but was empty");
+      }
+      for (int i = 0; i < bins.length; i++) {
+        if (bins[i] < 0) {
+          throw new IllegalArgumentException("bins[" + i + "] must be >= 0 but was " + bins[i]);
+        }
+        if (i > 0 && bins[i] <= bins[i - 1]) {
+          throw new IllegalArgumentException(
+              "bins must be strictly increasing but bins["
+                  + i
+                  + "] was "
+                  + bins[i]
+                  + " after "
+                  + bins[i - 1]);
+        }
+      }
+      this.batchSizeBins = bins.clone();
       return this;
     }
 

@@ -2,6 +2,7 @@ package io.github.forwardcontext;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.tuple;
 
 import io.micrometer.core.instrument.Timer;
 import io.micrometer.core.instrument.distribution.CountAtBucket;
@@ -155,6 +156,59 @@ class ForwardPassHistogramsTest implements NoContextLeftBound {
     assertThat(buckets.getLast()).isEqualTo(Duration.ofMinutes(5));
     assertThat(Arrays.stream(ForwardPassHistograms.sloNanos(buckets)).distinct().count())
         .isEqualTo(19);
+  }
+
+  @Test
+  void binnedSizesShareTheTimerOfTheirBinAndKeepTheirExactStats() {
+    SimpleMeterRegistry registry = new SimpleMeterRegistry();
+    BatchSizeTracker tracker =
+        BatchSizeTracker.builder(registry).clock(clock).batchSizeBins(4, 8).build();
+    for (int size : new int[] {3, 4, 5, 5, 8, 9, 9}) {
+      pass(tracker, size, size);
+    }
+
+    assertThat(registry.get("forward.pass").tag("batch.size", "4").timer().count()).isEqualTo(2);
+    assertThat(registry.get("forward.pass").tag("batch.size", "8").timer().count()).isEqualTo(3);
+    assertThat(registry.get("forward.pass").tag("batch.size", "other").timer().count())
+        .isEqualTo(2);
+    assertThat(registry.get("forward.pass").timers()).hasSize(3);
+    assertThat(tracker.stats())
+        .extracting(BatchSizeStats::batchSize, BatchSizeStats::count)
+        .containsExactly(tuple(5, 2L), tuple(9, 2L));
+  }
+
+  @Test
+  void binsBoundTheSeriesWhateverTheNumberOfSizes() {
+    PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    BatchSizeTracker tracker =
+        BatchSizeTracker.builder(registry)
+            .clock(clock)
+            .publishHistogram()
+            .batchSizeBins(1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+            .maxBatchSizes(1000) // every bin and other get passes
+            .build();
+    for (int size = 0; size < 1000; size++) {
+      pass(tracker, size, 1);
+    }
+
+    long series = registry.scrape().lines().filter(line -> line.startsWith("forward_pass")).count();
+    // The javadoc's worked example: (10 + 1) x (19 + 4) = 253.
+    assertThat(series).isEqualTo(253);
+  }
+
+  @Test
+  void binsMustBeNotNegativeAndStrictlyIncreasing() {
+    BatchSizeTracker.Builder builder = BatchSizeTracker.builder(new SimpleMeterRegistry());
+
+    assertThatThrownBy(builder::batchSizeBins)
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("bins must hold at least one bin but was empty");
+    assertThatThrownBy(() -> builder.batchSizeBins(-1))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("bins[0] must be >= 0 but was -1");
+    assertThatThrownBy(() -> builder.batchSizeBins(4, 2))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("bins must be strictly increasing but bins[1] was 2 after 4");
   }
 
   private void pass(BatchSizeTracker tracker, int batchSize, double millis) {

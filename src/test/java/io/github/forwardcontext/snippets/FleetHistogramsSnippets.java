@@ -34,6 +34,17 @@ final class FleetHistogramsSnippets {
     return tracker;
   }
 
+  static BatchSizeTracker bins(MeterRegistry registry) {
+    // @start region="bins"
+    BatchSizeTracker tracker =
+        BatchSizeTracker.builder(registry)
+            .publishHistogram()
+            .batchSizeBins(1, 2, 4, 8, 16, 32, 64, 128, 256, 512) // tag 8 for sizes 5 to 8
+            .build(); // (10 + 1) x (19 + 4) = 253 series at most
+    // @end
+    return tracker;
+  }
+
   static void filter(MeterRegistry registry) {
     // @start region="filter"
     // Global tracking builds its own tracker: give its timers buckets through the registry.
