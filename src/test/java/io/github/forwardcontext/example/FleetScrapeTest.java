@@ -10,10 +10,12 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -34,6 +36,7 @@ class FleetScrapeTest {
   private static Map<String, Double> fleetCounts;
 
   @BeforeAll
+  @Timeout(value = 150, unit = TimeUnit.SECONDS)
   static void startTheFleetAndWaitForItsPasses() throws Exception {
     Path binary =
         Fleet.prometheusBinary()
@@ -59,6 +62,9 @@ class FleetScrapeTest {
     if (fleet != null) {
       fleet.close();
     }
+    if (workers != null) {
+      assertThat(workers).noneMatch(worker -> worker.process().isAlive());
+    }
   }
 
   @Test
@@ -70,7 +76,9 @@ class FleetScrapeTest {
   }
 
   @Test
-  void fleetQuantilesFallWithinOneBucketOfTheTruePooledQuantiles() throws Exception {
+  void fleetQuantilesFallInTheBucketOfTheTruePooledQuantiles() throws Exception {
+    // histogram_quantile finds the bucket that holds the quantile's rank, the bucket that holds the
+    // true quantile too, and interpolates inside it: the estimate lies within that bucket's bounds.
     Map<Integer, List<Long>> durations = truePassDurations();
     for (double q : new double[] {0.5, 0.99}) {
       Map<String, Double> estimated =
@@ -80,11 +88,17 @@ class FleetScrapeTest {
           (size, nanos) -> {
             double truth = nearestRank(nanos, q) / 1e9;
             double estimate = estimated.get("" + size);
-            assertThat(Math.abs(bucket(estimate) - bucket(truth)))
+            int bucket = bucket(truth);
+            double lower = bucket == 0 ? 0 : BUCKETS.get(bucket - 1).toNanos() / 1e9;
+            double upper =
+                bucket == BUCKETS.size()
+                    ? Double.POSITIVE_INFINITY
+                    : BUCKETS.get(bucket).toNanos() / 1e9;
+            assertThat(estimate)
                 .as(
-                    "p%s of batch size %d: true %.4f s, from Prometheus %.4f s",
-                    q, size, truth, estimate)
-                .isLessThanOrEqualTo(1);
+                    "p%s of batch size %d: true %.4f s in the bucket (%s, %s], from Prometheus %.4f s",
+                    q, size, truth, lower, upper, estimate)
+                .isBetween(lower * (1 - 1e-9), upper * (1 + 1e-9));
           });
     }
   }
