@@ -74,7 +74,9 @@ public final class ForwardPassHistograms {
    * {@return a filter that gives every {@value BatchSizeTracker#METER_NAME} timer the {@linkplain
    * #defaultBuckets() default buckets}} Other meters are left unchanged. Add it to the registry
    * before the first pass is timed: {@code registry.config().meterFilter(ForwardPassHistograms
-   * .filter())}.
+   * .filter())}. A tracker does not see the filter, so its cap on batch sizes stays 1024 unless
+   * set: up to {@code 1025 * 23 = 23,575} series. A tracker built with {@link
+   * BatchSizeTracker.Builder#publishHistogram()} lowers the default cap to 256 instead.
    */
   public static MeterFilter filter() {
     return new BucketFilter(sloNanos(DEFAULT_BUCKETS));

@@ -9,17 +9,17 @@ import java.time.Duration;
 final class FleetHistogramsSnippets {
   private FleetHistogramsSnippets() {}
 
-  static BatchSizeTracker publish(MeterRegistry registry) {
+  static BatchSizeTracker publish(MeterRegistry meterRegistry) {
     // @start region="publish"
-    BatchSizeTracker tracker = BatchSizeTracker.builder(registry).publishHistogram().build();
+    BatchSizeTracker tracker = BatchSizeTracker.builder(meterRegistry).publishHistogram().build();
     // @end
     return tracker;
   }
 
-  static BatchSizeTracker buckets(MeterRegistry registry) {
+  static BatchSizeTracker buckets(MeterRegistry meterRegistry) {
     // @start region="buckets"
     BatchSizeTracker tracker =
-        BatchSizeTracker.builder(registry)
+        BatchSizeTracker.builder(meterRegistry)
             .histogramBuckets(
                 Duration.ofMillis(10),
                 Duration.ofMillis(20),
@@ -34,10 +34,10 @@ final class FleetHistogramsSnippets {
     return tracker;
   }
 
-  static BatchSizeTracker bins(MeterRegistry registry) {
+  static BatchSizeTracker bins(MeterRegistry meterRegistry) {
     // @start region="bins"
     BatchSizeTracker tracker =
-        BatchSizeTracker.builder(registry)
+        BatchSizeTracker.builder(meterRegistry)
             .publishHistogram()
             .batchSizeBins(1, 2, 4, 8, 16, 32, 64, 128, 256, 512) // tag 8 for sizes 5 to 8
             .build(); // (10 + 1) x (19 + 4) = 253 series at most
@@ -45,10 +45,10 @@ final class FleetHistogramsSnippets {
     return tracker;
   }
 
-  static void filter(MeterRegistry registry) {
+  static void filter(MeterRegistry meterRegistry) {
     // @start region="filter"
     // Global tracking builds its own tracker: give its timers buckets through the registry.
-    registry.config().meterFilter(ForwardPassHistograms.filter());
+    meterRegistry.config().meterFilter(ForwardPassHistograms.filter());
     // @end
   }
 }
