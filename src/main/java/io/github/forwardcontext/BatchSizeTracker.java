@@ -44,8 +44,9 @@ import java.util.function.Consumer;
  * <ul>
  *   <li>A Micrometer {@link Timer} named {@value #METER_NAME} per batch size, tagged {@value
  *       #BATCH_SIZE_TAG} with the decimal batch size. Timers are registered once per batch size and
- *       kept; the hot path only records. Percentiles and histograms are left to the application (a
- *       {@code MeterFilter}), as Micrometer advises libraries.
+ *       kept; the hot path only records. Histograms are off unless the application asks for them
+ *       ({@link Builder#publishHistogram()}), as Micrometer advises libraries; see "Fleet-wide
+ *       quantiles" below.
  *   <li>At most {@link Builder#maxBatchSizes(int) maxBatchSizes} distinct batch sizes get a tag of
  *       their own. Passes of further sizes are recorded under {@value #BATCH_SIZE_TAG}{@code
  *       =}{@value #OTHER_TAG}, and one warning is logged. Nothing is dropped.
@@ -62,6 +63,36 @@ import java.util.function.Consumer;
  *       passes span 3 powers of two take {@code 1025 * 4 * (3 KiB + 144 B)}, about 12.6 MiB, at
  *       most, and less when fewer threads record each size.
  * </ul>
+ *
+ * <h2>Fleet-wide quantiles and the number of series</h2>
+ *
+ * The median of {@link #stats()} belongs to one process and cannot be combined with another's. With
+ * {@link Builder#publishHistogram()} each timer also publishes cumulative bucket counts (Micrometer
+ * service level objectives: classic buckets for Prometheus, explicit buckets for OTLP), which a
+ * server adds up across processes:
+ *
+ * {@snippet class="io.github.forwardcontext.snippets.FleetHistogramsSnippets" region="publish"}
+ *
+ * In Prometheus, the fleet's p99 per batch size is then {@code histogram_quantile(0.99, sum by (le,
+ * batch_size) (rate(forward_pass_seconds_bucket[1m])))}.
+ *
+ * <p>Each tag value of {@value #BATCH_SIZE_TAG} is one timer, exported as {@code count}, {@code
+ * sum} and {@code max} (3 series in Prometheus) and, with a histogram, one series per bucket bound
+ * plus {@code +Inf}. At most {@code maxBatchSizes} sizes and {@value #OTHER_TAG} get a tag, so a
+ * tracker creates at most
+ *
+ * <pre>{@code (maxBatchSizes + 1) * 3}                 series without a histogram
+ * {@code (maxBatchSizes + 1) * (buckets + 4)}       series with one</pre>
+ *
+ * For example, the default cap of 1024 gives {@code 1025 * 3 = 3,075} series; {@code
+ * publishHistogram()} lowers the default cap to 256 and has 19 bounds, so {@code 257 * (19 + 4) =
+ * 5,911} series. An explicit {@link Builder#maxBatchSizes(int) maxBatchSizes(1024)} with the
+ * default buckets would allow {@code 1025 * 23 = 23,575}.
+ *
+ * <p>{@link Builder#batchSizeBins(int...)} bounds the tags by the bins instead: at most {@code
+ * (min(bins, maxBatchSizes) + 1) * (buckets + 4)} series, for example {@code (10 + 1) * 23 = 253}
+ * with the bins 1, 2, 4, ..., 512 and the default buckets, while {@link #stats()} keeps every exact
+ * size.
  *
  * <h2>The report</h2>
  *
@@ -147,6 +178,7 @@ public final class BatchSizeTracker {
 
   private static final Duration DEFAULT_INTERVAL = Duration.ofSeconds(1000);
   private static final int DEFAULT_MAX_BATCH_SIZES = 1024;
+  private static final int DEFAULT_MAX_BATCH_SIZES_WITH_HISTOGRAM = 256;
 
   // Batch sizes below this go through a direct array, as a Timer[] indexed by size would; larger
   // ones through an open-addressing table. 2^16 references are 256 KiB at most.
@@ -177,6 +209,8 @@ public final class BatchSizeTracker {
   private final ForwardPassObservationConvention observationConvention; // null: the default
   private final boolean decorated; // a hook or observations: the passes take the longer path
   private final IllegalArgumentException misconfiguration; // a malformed global setting, or null
+  private final Duration[] histogramBuckets; // null: no histogram
+  private final int[] batchSizeBins; // null: every batch size is a tag of its own
   private final FailureLog hookFailures = new FailureLog("before-stop hook");
   private final FailureLog meterFailures = new FailureLog("recording");
   private final FailureLog registrationFailures = new FailureLog("timer registration");
@@ -200,7 +234,14 @@ public final class BatchSizeTracker {
     this.registry = builder.registry;
     this.clock = builder.clock;
     this.intervalNanos = saturatedNanos(builder.loggingInterval);
-    this.maxBatchSizes = builder.maxBatchSizes;
+    this.histogramBuckets = builder.histogramBuckets;
+    this.batchSizeBins = builder.batchSizeBins;
+    this.maxBatchSizes =
+        builder.maxBatchSizes > 0
+            ? builder.maxBatchSizes
+            : histogramBuckets != null
+                ? DEFAULT_MAX_BATCH_SIZES_WITH_HISTOGRAM
+                : DEFAULT_MAX_BATCH_SIZES;
     this.beforeClockStops = builder.beforeClockStops;
     this.observationRegistry = builder.observationRegistry;
     this.observationConvention = builder.observationConvention;
@@ -626,7 +667,7 @@ public final class BatchSizeTracker {
       }
       return overflow;
     }
-    series = new Series(this, batchSize, Integer.toString(batchSize));
+    series = new Series(this, batchSize, tagOf(batchSize));
     register(series);
     if (batchSize < DIRECT_LIMIT) {
       Series[] table = direct;
@@ -685,17 +726,35 @@ public final class BatchSizeTracker {
   }
 
   /**
+   * The {@value #BATCH_SIZE_TAG} value of a batch size: the size itself or, with bins, the smallest
+   * bin at or above it, or {@value #OTHER_TAG} above the largest. Sizes of one bin register the
+   * same timer (Micrometer returns the registered one) and keep counts of their own.
+   */
+  private String tagOf(int batchSize) {
+    int[] bins = batchSizeBins;
+    if (bins == null) {
+      return Integer.toString(batchSize);
+    }
+    int i = Arrays.binarySearch(bins, batchSize);
+    int bin = i >= 0 ? i : -i - 1;
+    return bin < bins.length ? Integer.toString(bins[bin]) : OTHER_TAG;
+  }
+
+  /**
    * Registers the series' timer. On failure the series records into its duration counts only, and
    * registration is tried again from a later pass of that size, after 1 s, then after twice as long
    * each time, up to once a minute.
    */
   private void register(Series series) {
     try {
-      series.timer =
+      Timer.Builder builder =
           Timer.builder(METER_NAME)
               .description("Duration of model forward passes, by batch size")
-              .tag(BATCH_SIZE_TAG, series.tag)
-              .register(registry);
+              .tag(BATCH_SIZE_TAG, series.tag);
+      if (histogramBuckets != null) {
+        builder.serviceLevelObjectives(histogramBuckets);
+      }
+      series.timer = builder.register(registry);
     } catch (VirtualMachineError e) {
       throw e;
     } catch (Throwable e) {
@@ -948,7 +1007,9 @@ public final class BatchSizeTracker {
     private final MeterRegistry registry;
     private Clock clock = Clock.SYSTEM;
     private Duration loggingInterval = DEFAULT_INTERVAL;
-    private int maxBatchSizes = DEFAULT_MAX_BATCH_SIZES;
+    private int maxBatchSizes; // 0: the default, which depends on the histogram
+    private Duration[] histogramBuckets; // null: no histogram
+    private int[] batchSizeBins; // null: every batch size is a tag of its own
     private Consumer<? super ForwardContext> beforeClockStops;
     private ObservationRegistry observationRegistry;
     private ForwardPassObservationConvention observationConvention;
@@ -976,8 +1037,9 @@ public final class BatchSizeTracker {
     }
 
     /**
-     * Sets how many distinct batch sizes get a {@value #BATCH_SIZE_TAG} tag of their own (1024 by
-     * default). Passes of further sizes are recorded under {@value #OTHER_TAG}.
+     * Sets how many distinct batch sizes get a {@value #BATCH_SIZE_TAG} tag of their own: by
+     * default 1024, or 256 when a {@linkplain #publishHistogram() histogram} is published. Passes
+     * of further sizes are recorded under {@value #OTHER_TAG}.
      *
      * @param maxBatchSizes the cap on distinct batch-size tags
      * @return this builder
@@ -1045,6 +1107,69 @@ public final class BatchSizeTracker {
      */
     public Builder observationConvention(ForwardPassObservationConvention convention) {
       this.observationConvention = Objects.requireNonNull(convention, "convention");
+      return this;
+    }
+
+    /**
+     * Publishes a histogram of each {@value #METER_NAME} timer with the {@linkplain
+     * ForwardPassHistograms#defaultBuckets() default buckets} (a 1-2-5 series from 0.5 ms to 5
+     * minutes, 19 bounds), so that a server such as Prometheus can estimate quantiles per batch
+     * size across processes. Off by default. Lowers the default {@link #maxBatchSizes(int)
+     * maxBatchSizes} to 256; see "Fleet-wide quantiles" in the class description for the number of
+     * series. The timers are registered with it; the passes cost what they cost without it.
+     *
+     * @return this builder
+     */
+    public Builder publishHistogram() {
+      return histogramBuckets(ForwardPassHistograms.defaultBuckets().toArray(Duration[]::new));
+    }
+
+    /**
+     * Publishes a histogram of each {@value #METER_NAME} timer with these bucket bounds, as {@link
+     * #publishHistogram()} does with its default ones. Each bound is one more series per batch
+     * size.
+     *
+     * @param buckets the bucket bounds: positive and strictly increasing
+     * @return this builder
+     * @throws IllegalArgumentException if {@code buckets} is empty, or a bound is not positive or
+     *     not greater than the one before it
+     */
+    public Builder histogramBuckets(Duration... buckets) {
+      this.histogramBuckets = ForwardPassHistograms.validated(buckets).toArray(Duration[]::new);
+      return this;
+    }
+
+    /**
+     * Groups the batch sizes into bins for the {@value #BATCH_SIZE_TAG} tag, as vLLM pads a batch
+     * to the next CUDA-graph capture size: a pass is tagged with the smallest bin at or above its
+     * batch size, and with {@value #OTHER_TAG} above the largest bin. {@link #stats()} and the
+     * report keep the exact sizes. By default every size is a tag of its own.
+     *
+     * @param bins the bins: not negative and strictly increasing
+     * @return this builder
+     * @throws IllegalArgumentException if {@code bins} is empty, or a bin is negative or not
+     *     greater than the one before it
+     */
+    public Builder batchSizeBins(int... bins) {
+      Objects.requireNonNull(bins, "bins");
+      if (bins.length == 0) {
+        throw new IllegalArgumentException("bins must hold at least one bin but was empty");
+      }
+      for (int i = 0; i < bins.length; i++) {
+        if (bins[i] < 0) {
+          throw new IllegalArgumentException("bins[" + i + "] must be >= 0 but was " + bins[i]);
+        }
+        if (i > 0 && bins[i] <= bins[i - 1]) {
+          throw new IllegalArgumentException(
+              "bins must be strictly increasing but bins["
+                  + i
+                  + "] was "
+                  + bins[i]
+                  + " after "
+                  + bins[i - 1]);
+        }
+      }
+      this.batchSizeBins = bins.clone();
       return this;
     }
 

@@ -100,11 +100,15 @@ public final class ExamplePipeline {
     }
     out.println();
     out.println("Prometheus exposition of forward_pass:");
+    int buckets = 0;
     for (String line : registry.scrape().split("\n")) {
-      if (line.contains("forward_pass")) {
+      if (line.startsWith("forward_pass_seconds_bucket")) {
+        buckets++;
+      } else if (line.contains("forward_pass")) {
         out.println("  " + line);
       }
     }
+    out.printf("  (and %d forward_pass_seconds_bucket lines, for fleet-wide quantiles)%n", buckets);
 
     if (options.serve() >= 0) {
       try (MetricsServer server = MetricsServer.start(options.serve(), registry)) {

@@ -21,6 +21,8 @@ import java.util.List;
  * @param maxBatch the batcher's maximum number of requests per pass, or 0 to run each request's
  *     passes directly, without a batcher
  * @param maxWaitMillis how long the oldest queued step waits for company before its batch runs
+ * @param simulate the base duration in milliseconds of a simulated forward pass ({@link
+ *     SimulatedPasses}), or 0 to time the real passes
  */
 record Options(
     int requests,
@@ -34,7 +36,8 @@ record Options(
     int microbatches,
     double rate,
     int maxBatch,
-    int maxWaitMillis) {
+    int maxWaitMillis,
+    int simulate) {
 
   static final Options DEFAULTS = new Options(6, 24, List.of(1, 2, 4), 4, 4, 64, 42L, -1);
 
@@ -51,7 +54,37 @@ record Options(
       int dim,
       long seed,
       int serve) {
-    this(requests, steps, batchSizes, layers, heads, dim, seed, serve, 1, 0, 8, 0);
+    this(requests, steps, batchSizes, layers, heads, dim, seed, serve, 1, 0, 8, 0, 0);
+  }
+
+  /** Options that time the real passes. */
+  Options(
+      int requests,
+      int steps,
+      List<Integer> batchSizes,
+      int layers,
+      int heads,
+      int dim,
+      long seed,
+      int serve,
+      int microbatches,
+      double rate,
+      int maxBatch,
+      int maxWaitMillis) {
+    this(
+        requests,
+        steps,
+        batchSizes,
+        layers,
+        heads,
+        dim,
+        seed,
+        serve,
+        microbatches,
+        rate,
+        maxBatch,
+        maxWaitMillis,
+        0);
   }
 
   static final String USAGE =
@@ -73,6 +106,9 @@ record Options(
         --max-batch N       requests per batched forward pass, 0..64; 0 runs each request's
                             passes directly, without a batcher (default 8)
         --max-wait MS       how long the oldest queued step waits for more, 0..1000 (default 0)
+        --simulate MS       time passes on a simulated clock instead: a pass of batch size b
+                            takes MS x (1 + b/8) ms, seeded jitter, 1 in 32 stalls 4x; 0 is off;
+                            each request's passes then run directly (--max-batch 0)
         --help              print this help
       """;
 
@@ -100,6 +136,8 @@ record Options(
     double rate = d.rate;
     int maxBatch = d.maxBatch;
     int maxWaitMillis = d.maxWaitMillis;
+    int simulate = d.simulate;
+    boolean maxBatchSet = false;
     for (int i = 0; i < args.length; i++) {
       String flag = args[i];
       if (flag.equals("--help") || flag.equals("-h")) {
@@ -124,13 +162,25 @@ record Options(
         case "--serve" -> serve = intIn(flag, value, 0, 65535);
         case "--microbatches" -> microbatches = intIn(flag, value, 1, 8);
         case "--rate" -> rate = rate(flag, value);
-        case "--max-batch" -> maxBatch = intIn(flag, value, 0, 64);
+        case "--max-batch" -> {
+          maxBatch = intIn(flag, value, 0, 64);
+          maxBatchSet = true;
+        }
         case "--max-wait" -> maxWaitMillis = intIn(flag, value, 0, 1000);
+        case "--simulate" -> simulate = intIn(flag, value, 0, 60_000);
         default -> throw new UsageException("unknown flag '" + flag + "'; see --help");
       }
     }
     if (dim % heads != 0) {
       throw new UsageException("--dim " + dim + " must be a multiple of --heads " + heads);
+    }
+    if (simulate > 0) {
+      // A simulated pass takes a known time per request's pass; a batched pass has no such time.
+      if (maxBatchSet && maxBatch > 0) {
+        throw new UsageException(
+            "--simulate " + simulate + " times each request's passes alone: use --max-batch 0");
+      }
+      maxBatch = 0;
     }
     return new Options(
         requests,
@@ -144,7 +194,8 @@ record Options(
         microbatches,
         rate,
         maxBatch,
-        maxWaitMillis);
+        maxWaitMillis,
+        simulate);
   }
 
   private static double rate(String flag, String value) {

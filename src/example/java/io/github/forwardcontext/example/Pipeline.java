@@ -34,10 +34,18 @@ final class Pipeline {
   private final TinyTransformer transformer;
   private final MicrobatchedForward stepForward;
   private final DenoiseBatchers batchers; // null: --max-batch 0, each request's passes run directly
+  private final SimulatedPasses simulated; // null: the real passes are timed
 
   Pipeline(Options options, MeterRegistry registry, AttentionObserver observer) {
     this.options = options;
-    this.tracker = BatchSizeTracker.builder(registry).build();
+    this.simulated =
+        options.simulate() > 0 ? new SimulatedPasses(options.simulate(), options.seed()) : null;
+    // Bucket counts, so that a server can compute quantiles across a fleet of these processes.
+    BatchSizeTracker.Builder builder = BatchSizeTracker.builder(registry).publishHistogram();
+    if (simulated != null) {
+      builder.clock(simulated.clock());
+    }
+    this.tracker = builder.build();
     this.transformer =
         new TinyTransformer(
             options.layers(), options.heads(), options.dim(), options.seed(), observer);
@@ -105,6 +113,7 @@ final class Pipeline {
     for (int step = 0; step < request.steps(); step++) {
       int timestep = timestep(step, request.steps());
       float[][][] x = latents;
+      int s = step;
       // One tracked forward pass: bound, timed under batch.size, visible to every layer and head;
       // its metadata is per layer (a hybrid model), and it may run as overlapped microbatches;
       // with batching, one batched pass shared with other requests of this resolution.
@@ -114,7 +123,14 @@ final class Pipeline {
               ? batchers.forward(request, timestep, meta, shape, x, conditioning)
               : tracker
                   .where(timestep, meta, request)
-                  .call(() -> stepForward.forward(x, conditioning, shape));
+                  .call(
+                      () -> {
+                        float[][][] out = stepForward.forward(x, conditioning, shape);
+                        if (simulated != null) {
+                          simulated.pass(request.id(), s, request.batchSize());
+                        }
+                        return out;
+                      });
       latents = eulerStep(latents, noise, 1f / request.steps());
     }
 
