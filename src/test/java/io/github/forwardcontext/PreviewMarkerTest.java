@@ -38,6 +38,11 @@ class PreviewMarkerTest implements NoContextLeftBound {
 
     // Proves the check above can see the mark, and that it sits in one class only.
     assertThat(minors).containsEntry("StructuredScopes.class", PREVIEW_MINOR);
+    // FanOut and its fallback load without the flag: FanOut reaches StructuredScopes by name only.
+    assertThat(minors)
+        .containsEntry("FanOut.class", 0)
+        .containsEntry("VirtualThreads.class", 0)
+        .containsEntry("Forking.class", 0);
     assertThat(minors.entrySet().stream().filter(e -> e.getValue() == PREVIEW_MINOR).toList())
         .hasSize(1);
   }

@@ -3,42 +3,94 @@ package io.github.forwardcontext.structured;
 import java.time.Duration;
 import java.util.List;
 import java.util.Objects;
+import java.util.Optional;
+import java.util.Queue;
 import java.util.concurrent.Callable;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeoutException;
 
 /**
  * Runs subtasks in parallel on virtual threads under the caller's forward context, and returns
  * their results in input order. Every subtask must succeed.
  *
- * <p>Each subtask is forked in a {@link java.util.concurrent.StructuredTaskScope}, so it inherits
- * the caller's {@link io.github.forwardcontext.ForwardContext} (and every other scoped-value
- * binding), and so do the subtasks it forks in turn. A {@code FanOut} is an immutable
- * configuration: a name for the threads, an optional bound on parallelism and an optional deadline;
- * use one from any number of threads.
+ * {@snippet class="io.github.forwardcontext.snippets.FanOutSnippets" region="heads"}
  *
- * {@snippet class="io.github.forwardcontext.snippets.ContextSnippets" region="fan-out"}
+ * <p>A {@code FanOut} is an immutable configuration: a name for the threads, a {@linkplain Mode
+ * mode}, an optional bound on parallelism and an optional deadline. Use one from any number of
+ * threads.
+ *
+ * <h2>Modes: what the subtasks inherit</h2>
+ *
+ * {@code FanOut} works on every Java 25 or later runtime, in one of two {@linkplain Mode modes}:
+ *
+ * <ul>
+ *   <li>{@link Mode#STRUCTURED}: each subtask is forked in a {@code
+ *       java.util.concurrent.StructuredTaskScope}, and inherits <em>every</em> scoped-value binding
+ *       of the caller: the {@link io.github.forwardcontext.ForwardContext} and any other {@link
+ *       ScopedValue}. That class is a preview API of Java 25, so this mode is available on a JDK 25
+ *       run with {@code --enable-preview}, and nowhere else (a preview class file loads only on the
+ *       JDK release that compiled it).
+ *   <li>{@link Mode#VIRTUAL_THREADS}: each subtask runs in a plain virtual thread, and the caller's
+ *       forward context is bound again in it. It inherits <em>only</em> the forward context: a
+ *       subtask that reads another scoped value of the caller finds it unbound.
+ * </ul>
+ *
+ * The class chooses once, when it initialises, by trying to load its structured implementation:
+ * {@link #defaultMode()} is the result, and {@link #structuredUnavailabilityCause()} keeps what the
+ * JVM threw when that failed. A fan-out made by {@link #named(String)} runs in the default mode.
+ * Code that needs the structured mode, because its subtasks read other scoped values, asks for it
+ * with {@link #withMode(Mode) withMode(Mode.STRUCTURED)}, which fails when the fan-out is
+ * configured, typically at start-up, and not inside a request:
+ *
+ * {@snippet class="io.github.forwardcontext.snippets.FanOutSnippets" region="demand"}
+ *
+ * <p>Both modes keep the same contract, described below, and use the same thread names.
  *
  * <h2>Life cycle of a call</h2>
  *
  * <ul>
  *   <li>Each task runs in a new virtual thread named after the fan-out; the call returns when every
- *       task has finished, never earlier.
- *   <li>The first task to fail cancels the others (their threads are interrupted) and the call
- *       throws that task's exception itself, not wrapped. The failures of the other tasks are
- *       attached to it as {@linkplain Throwable#getSuppressed() suppressed} exceptions, except the
- *       {@link InterruptedException} with which a cancelled task ends: that is the cancellation,
- *       not a failure of its own.
+ *       task's thread has ended, never earlier, whatever the outcome.
+ *   <li>The first task to fail cancels the others (their threads are interrupted, and tasks not yet
+ *       started do not run), and the call throws that task's failure itself: see "Failures".
  *   <li>If a deadline is set and passes first, the unfinished tasks are cancelled and the call
- *       throws {@link java.util.concurrent.TimeoutException}.
+ *       throws a {@link TimeoutException} that names the fan-out, its size and the deadline.
  *   <li>If the calling thread is interrupted while it waits, the tasks are cancelled and the call
- *       throws {@link InterruptedException}.
- *   <li>With a parallelism bound, at most that many tasks run their body at once; the others wait
- *       for a permit in their own (cheap, virtual) thread.
+ *       throws {@link InterruptedException}, with the calling thread's interrupt status set again,
+ *       so that the code above it sees the interrupt too.
  * </ul>
+ *
+ * <h2>Failures</h2>
+ *
+ * <ul>
+ *   <li>A failure is thrown as itself, never wrapped, whatever its type: an exception of the task's
+ *       type {@code E}, an unchecked exception, an {@link Error}, and also a checked exception or a
+ *       raw {@link Throwable} that a task threw without declaring it.
+ *   <li>The failures of the other tasks are attached to it as {@linkplain Throwable#getSuppressed()
+ *       suppressed} exceptions, except the {@link InterruptedException}s with which cancelled tasks
+ *       end: they are the cancellation, not failures of their own.
+ *   <li>An {@link InterruptedException} that a task throws on its own, while nothing cancelled it,
+ *       is that task's failure and is thrown as itself too. The caller tells it apart from its own
+ *       interruption by its interrupt status: {@link Thread#isInterrupted()} is {@code false} after
+ *       a task's {@code InterruptedException}, {@code true} after the caller was interrupted.
+ * </ul>
+ *
+ * <h2>Parallelism</h2>
+ *
+ * {@link #withMaxParallelism(int)} bounds the fan-out it returns, across every call: at most that
+ * many task bodies run at once among all the threads that call it (and the fan-outs derived from it
+ * by {@code withDeadline} and {@code withMode}, which share the bound). One shared instance per
+ * kind of CPU-bound work is thus a process-wide bound. Tasks over the bound wait for a permit in
+ * their own (cheap, virtual) thread; the deadline counts that wait.
+ *
+ * <p>A task that fans out again through the same bounded fan-out lends its permit to its own
+ * subtasks while it waits for them, and takes a permit again before it goes on, so nested calls
+ * never deadlock and the bound still holds.
  *
  * <h2>Structure rules</h2>
  *
- * The JDK enforces the nesting of scopes and bindings with {@link
+ * In the structured mode, the JDK enforces the nesting of scopes and bindings with {@link
  * java.util.concurrent.StructureViolationException}:
  *
  * <ul>
@@ -51,40 +103,103 @@ import java.util.concurrent.Semaphore;
  * </ul>
  *
  * <p>Unless otherwise specified, passing {@code null} to a method of this class throws {@link
- * NullPointerException}. This class uses a preview API of Java 25: run with {@code
- * --enable-preview}.
+ * NullPointerException}.
  */
 public final class FanOut {
+
+  /**
+   * How a fan-out runs its subtasks, and so what they inherit from the caller. See the class
+   * description, "Modes".
+   */
+  public enum Mode {
+    /**
+     * In a structured task scope: the subtasks inherit every scoped value of the caller. Available
+     * on JDK 25 with {@code --enable-preview} only.
+     */
+    STRUCTURED,
+    /**
+     * On plain virtual threads with the caller's forward context bound again in each: the subtasks
+     * inherit the forward context and no other scoped value. Available on every Java 25+ runtime.
+     */
+    VIRTUAL_THREADS
+  }
 
   /**
    * A task that computes one result from its index, as the per-head or per-block work of a layer
    * does.
    *
    * @param <T> the result type
+   * @param <E> the checked exception the task may throw; a task that throws none gets {@link
+   *     RuntimeException} inferred, and its caller need not handle any
    */
   @FunctionalInterface
-  public interface IndexedTask<T> {
+  public interface IndexedTask<T, E extends Exception> {
     /**
      * {@return the result for this index}
      *
      * @param index the task's index, from 0 to {@code count - 1}
-     * @throws Exception if the task fails
+     * @throws E if the task fails
      */
-    T call(int index) throws Exception;
+    T call(int index) throws E;
+  }
+
+  private static final String STRUCTURED_CLASS =
+      "io.github.forwardcontext.structured.StructuredScopes";
+  private static final Forking STRUCTURED_FORKING;
+  private static final Throwable STRUCTURED_UNAVAILABLE;
+
+  static {
+    // Loading the class by name keeps the preview class out of FanOut's own constant pool: a JVM
+    // that refuses it (UnsupportedClassVersionError: "Preview features are not enabled", or
+    // "compiled with preview features that are unsupported" on another JDK) refuses it here, once.
+    Forking structured = null;
+    Throwable cause = null;
+    try {
+      structured =
+          (Forking)
+              Class.forName(STRUCTURED_CLASS, true, FanOut.class.getClassLoader())
+                  .getDeclaredConstructor()
+                  .newInstance();
+    } catch (LinkageError | ReflectiveOperationException | RuntimeException e) {
+      cause = e;
+    }
+    STRUCTURED_FORKING = structured;
+    STRUCTURED_UNAVAILABLE = cause;
   }
 
   private final String name;
-  private final int maxParallelism; // 0: unbounded
+  private final Mode mode;
+  private final Permits permits; // null: unbounded
   private final Duration deadline; // null: none
 
-  private FanOut(String name, int maxParallelism, Duration deadline) {
+  private FanOut(String name, Mode mode, Permits permits, Duration deadline) {
     this.name = name;
-    this.maxParallelism = maxParallelism;
+    this.mode = mode;
+    this.permits = permits;
     this.deadline = deadline;
   }
 
   /**
-   * {@return an unbounded fan-out without deadline whose threads are named after what they do}
+   * {@return the mode of the fan-outs made by {@link #named(String)}}: {@link Mode#STRUCTURED} if
+   * this runtime can load the structured implementation, {@link Mode#VIRTUAL_THREADS} otherwise.
+   * The choice is made once, when this class initialises.
+   */
+  public static Mode defaultMode() {
+    return STRUCTURED_FORKING != null ? Mode.STRUCTURED : Mode.VIRTUAL_THREADS;
+  }
+
+  /**
+   * {@return why the structured mode is unavailable on this runtime: what the JVM threw when this
+   * class tried to load its structured implementation, or empty if the structured mode is
+   * available}
+   */
+  public static Optional<Throwable> structuredUnavailabilityCause() {
+    return Optional.ofNullable(STRUCTURED_UNAVAILABLE);
+  }
+
+  /**
+   * {@return a fan-out in the {@linkplain #defaultMode() default mode}, unbounded and without
+   * deadline, whose threads are named after what they do}
    *
    * @param name what the subtasks are, such as {@code "attention-head"}: the name of their threads
    * @throws IllegalArgumentException if {@code name} is blank
@@ -94,12 +209,41 @@ public final class FanOut {
     if (name.isBlank()) {
       throw new IllegalArgumentException("name must not be blank but was '" + name + "'");
     }
-    return new FanOut(name, 0, null);
+    return new FanOut(name, defaultMode(), null, null);
   }
 
   /**
-   * {@return a copy of this fan-out that runs at most {@code maxParallelism} task bodies at once}
-   * Use it for CPU-bound tasks, where more threads than cores buy nothing.
+   * {@return a copy of this fan-out that runs in {@code mode}}, sharing its parallelism bound.
+   * {@link Mode#VIRTUAL_THREADS} is always available: use it to run the same code path on every
+   * runtime, or to compare the two modes. {@link Mode#STRUCTURED} is available on JDK 25 with
+   * {@code --enable-preview} only.
+   *
+   * @param mode the mode
+   * @throws UnsupportedOperationException if {@code mode} is {@link Mode#STRUCTURED} and this
+   *     runtime cannot run it; the message names the runtime version and {@code --enable-preview},
+   *     and the cause is {@linkplain #structuredUnavailabilityCause() what the JVM threw}
+   */
+  public FanOut withMode(Mode mode) {
+    Objects.requireNonNull(mode, "mode");
+    if (mode == Mode.STRUCTURED && STRUCTURED_FORKING == null) {
+      throw new UnsupportedOperationException(
+          "FanOut '"
+              + name
+              + "' needs the structured mode, which this runtime (Java "
+              + Runtime.version()
+              + ") cannot run: it needs JDK 25 started with --enable-preview, because"
+              + " StructuredTaskScope is a preview API of Java 25. Without it, FanOut runs on"
+              + " plain virtual threads, where subtasks inherit the forward context only",
+          STRUCTURED_UNAVAILABLE);
+    }
+    return new FanOut(name, mode, permits, deadline);
+  }
+
+  /**
+   * {@return a copy of this fan-out whose task bodies, over all its calls from all threads, run at
+   * most {@code maxParallelism} at once} Use it for CPU-bound tasks, where more threads than cores
+   * buy nothing. The returned fan-out has a bound of its own, shared with the copies made from it;
+   * see the class description, "Parallelism".
    *
    * @param maxParallelism the bound
    * @throws IllegalArgumentException if {@code maxParallelism} is not positive
@@ -109,12 +253,12 @@ public final class FanOut {
       throw new IllegalArgumentException(
           "maxParallelism must be positive but was " + maxParallelism);
     }
-    return new FanOut(name, maxParallelism, deadline);
+    return new FanOut(name, mode, new Permits(maxParallelism), deadline);
   }
 
   /**
-   * {@return a copy of this fan-out that cancels its tasks and throws {@link
-   * java.util.concurrent.TimeoutException} when they have not all finished within {@code deadline}}
+   * {@return a copy of this fan-out that cancels its tasks and throws {@link TimeoutException} when
+   * they have not all finished within {@code deadline}}, sharing its parallelism bound.
    *
    * @param deadline the time the whole fan-out may take, measured from the call
    * @throws IllegalArgumentException if {@code deadline} is zero or negative
@@ -124,7 +268,7 @@ public final class FanOut {
     if (deadline.isNegative() || deadline.isZero()) {
       throw new IllegalArgumentException("deadline must be positive but was " + deadline);
     }
-    return new FanOut(name, maxParallelism, deadline);
+    return new FanOut(name, mode, permits, deadline);
   }
 
   /** {@return the name of this fan-out's threads} */
@@ -132,15 +276,22 @@ public final class FanOut {
     return name;
   }
 
+  /** {@return the mode this fan-out runs its subtasks in} */
+  public Mode mode() {
+    return mode;
+  }
+
   /**
    * Runs every task in its own virtual thread under the caller's forward context and returns their
-   * results, in the order of {@code tasks}. See the class description for the life cycle.
+   * results, in the order of {@code tasks}. See the class description for the life cycle and the
+   * failures. A {@link Callable} may throw any exception, hence {@code throws Exception}: the
+   * {@link #invokeAll(int, IndexedTask)} form declares only what its task declares.
    *
    * @param tasks the tasks; the list and its elements must not be null
    * @param <T> the result type
-   * @return the results, in task order (a task may return {@code null})
-   * @throws Exception the exception of the first task to fail, as itself
-   * @throws java.util.concurrent.TimeoutException if the deadline passed first
+   * @return the results, in task order, as an unmodifiable list (a task may return {@code null})
+   * @throws Exception the failure of the first task to fail, as itself
+   * @throws TimeoutException if the deadline passed first
    * @throws InterruptedException if the calling thread was interrupted while waiting
    */
   public <T> List<T> invokeAll(List<? extends Callable<? extends T>> tasks) throws Exception {
@@ -153,32 +304,149 @@ public final class FanOut {
 
   /**
    * Runs {@code task} for each index from 0 to {@code count - 1}, each in its own virtual thread
-   * under the caller's forward context, and returns the results in index order. See {@link
-   * #invokeAll(List)}.
+   * under the caller's forward context, and returns the results in index order. See the class
+   * description for the life cycle and the failures.
+   *
+   * <p>The caller handles what the task declares and nothing more: with a task that throws no
+   * checked exception, {@code E} is inferred as {@link RuntimeException}, and only {@link
+   * InterruptedException} and {@link TimeoutException} remain, which every blocking call with a
+   * deadline has.
    *
    * @param count the number of tasks
    * @param task the task, called once per index
    * @param <T> the result type
-   * @return the results, in index order
-   * @throws Exception the exception of the first task to fail, as itself
+   * @param <E> the checked exception the task may throw
+   * @return the results, in index order, as an unmodifiable list (a task may return {@code null})
+   * @throws E the failure of the first task to fail, as itself
+   * @throws TimeoutException if the deadline passed first
+   * @throws InterruptedException if the calling thread was interrupted while waiting
    * @throws IllegalArgumentException if {@code count} is negative
    */
-  public <T> List<T> invokeAll(int count, IndexedTask<? extends T> task) throws Exception {
+  public <T, E extends Exception> List<T> invokeAll(int count, IndexedTask<? extends T, E> task)
+      throws E, InterruptedException, TimeoutException {
     Objects.requireNonNull(task, "task");
     if (count < 0) {
       throw new IllegalArgumentException("count must be >= 0 but was " + count);
     }
-    Semaphore permits =
-        maxParallelism == 0 || maxParallelism >= count ? null : new Semaphore(maxParallelism);
-    return StructuredScopes.forkAll(name, count, task, permits, deadline);
+    Forking forking = mode == Mode.STRUCTURED ? STRUCTURED_FORKING : VirtualThreads.INSTANCE;
+    Queue<Throwable> failures = new ConcurrentLinkedQueue<>();
+    Permits bound = permits;
+    Forking.Subtask<T> subtask =
+        index -> {
+          try {
+            return bound == null ? task.call(index) : bound.callHolding(task, index);
+          } catch (Throwable failure) {
+            failures.add(failure);
+            throw failure;
+          }
+        };
+    boolean lent = bound != null && bound.lendIfHeld();
+    try {
+      return forking.forkAll(name, count, subtask, deadline);
+    } catch (Forking.SubtaskFailed failed) {
+      // Every subtask has ended: the record of failures is complete.
+      Throwable first = failed.getCause();
+      suppressOthers(first, failures);
+      throw FanOut.<RuntimeException>sneaky(first);
+    } catch (Forking.DeadlinePassed passed) {
+      TimeoutException timeout =
+          new TimeoutException(
+              "fan-out '"
+                  + name
+                  + "' of "
+                  + count
+                  + " subtasks did not finish within its deadline of "
+                  + deadline
+                  + "; the unfinished subtasks were cancelled");
+      suppressOthers(timeout, failures);
+      throw timeout;
+    } catch (InterruptedException callerInterrupted) {
+      InterruptedException interrupted =
+          new InterruptedException(
+              "fan-out '" + name + "' was interrupted while waiting; its subtasks were cancelled");
+      suppressOthers(interrupted, failures);
+      Thread.currentThread().interrupt();
+      throw interrupted;
+    } finally {
+      if (lent) {
+        bound.takeBack();
+      }
+    }
+  }
+
+  private static void suppressOthers(Throwable thrown, Queue<Throwable> failures) {
+    for (Throwable other : failures) {
+      if (other != thrown && !(other instanceof InterruptedException)) {
+        thrown.addSuppressed(other);
+      }
+    }
+  }
+
+  // Throws any failure as itself: the rule is "never wrapped", also for what a task threw without
+  // declaring it.
+  @SuppressWarnings("unchecked")
+  private static <X extends Throwable> X sneaky(Throwable failure) throws X {
+    throw (X) failure;
   }
 
   @Override
   public String toString() {
     return "FanOut[name="
         + name
-        + (maxParallelism == 0 ? "" : ", maxParallelism=" + maxParallelism)
+        + ", mode="
+        + mode
+        + (permits == null ? "" : ", maxParallelism=" + permits.max)
         + (deadline == null ? "" : ", deadline=" + deadline)
         + "]";
+  }
+
+  /**
+   * The permits of one bounded fan-out, shared by all its calls. A task body holds one while it
+   * runs; the holder is recorded in a scoped value (owner thread and pool), so that a nested call
+   * through the same pool from that very thread can lend the permit to its subtasks while it waits
+   * for them. The owner check matters: in the structured mode the binding is inherited by every
+   * descendant thread, and only the thread that acquired may release.
+   */
+  private static final class Permits {
+    private static final ScopedValue<Lease> HELD = ScopedValue.newInstance();
+
+    private record Lease(Permits pool, Thread holder) {}
+
+    final int max;
+    private final Semaphore semaphore;
+
+    Permits(int max) {
+      this.max = max;
+      this.semaphore = new Semaphore(max);
+    }
+
+    <T, E extends Exception> T callHolding(IndexedTask<? extends T, E> task, int index)
+        throws E, InterruptedException {
+      semaphore.acquire();
+      try {
+        return ScopedValue.where(HELD, new Lease(this, Thread.currentThread()))
+            .call(() -> task.call(index));
+      } finally {
+        semaphore.release();
+      }
+    }
+
+    /** Releases the current thread's permit of this pool, if it holds one; {@return whether} */
+    boolean lendIfHeld() {
+      if (!HELD.isBound()) {
+        return false;
+      }
+      Lease lease = HELD.get();
+      if (lease.pool != this || lease.holder != Thread.currentThread()) {
+        return false;
+      }
+      semaphore.release();
+      return true;
+    }
+
+    /** Takes a lent permit back, whatever the interrupt status (which it leaves as it is). */
+    void takeBack() {
+      semaphore.acquireUninterruptibly();
+    }
   }
 }

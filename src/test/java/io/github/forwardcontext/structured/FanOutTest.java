@@ -6,7 +6,9 @@ import static org.assertj.core.api.Assertions.catchThrowable;
 
 import io.github.forwardcontext.AttentionMetadata;
 import io.github.forwardcontext.ForwardContext;
+import io.github.forwardcontext.NoContextLeftBound;
 import java.io.IOException;
+import java.lang.management.ManagementFactory;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -15,22 +17,43 @@ import java.util.Set;
 import java.util.concurrent.BrokenBarrierException;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.CyclicBarrier;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
-import org.junit.jupiter.api.AfterEach;
+import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
 
-class FanOutTest {
+/**
+ * The contract of {@link FanOut}, the same in both modes. {@code ./mvnw verify} runs this class
+ * twice: in the preview JVM (structured mode) and in a JVM without {@code --enable-preview} (the
+ * virtual-thread mode, the path of every runtime that cannot load the preview class); each run
+ * first checks that it tests the mode it was started for.
+ */
+class FanOutTest implements NoContextLeftBound {
 
   private static final AttentionMetadata META = () -> 8;
 
-  @AfterEach
-  void noContextLeftBound() {
-    assertThat(ForwardContext.isBound()).as("context left bound after the test").isFalse();
+  /** The mode this JVM must run in: set by each Surefire execution, or derived from the flags. */
+  static FanOut.Mode expectedMode() {
+    String declared = System.getProperty("forwardcontext.fanout.expectedMode");
+    if (declared != null) {
+      return FanOut.Mode.valueOf(declared);
+    }
+    boolean preview =
+        ManagementFactory.getRuntimeMXBean().getInputArguments().contains("--enable-preview");
+    return preview && Runtime.version().feature() == 25
+        ? FanOut.Mode.STRUCTURED
+        : FanOut.Mode.VIRTUAL_THREADS;
+  }
+
+  @Test
+  void theFanOutsUnderTestRunInTheModeThisJvmWasStartedFor() {
+    assertThat(FanOut.defaultMode()).isEqualTo(expectedMode());
+    assertThat(FanOut.named("any").mode()).isEqualTo(expectedMode());
   }
 
   @Test
@@ -39,7 +62,7 @@ class FanOutTest {
     CountDownLatch[] finished = new CountDownLatch[n + 1];
     Arrays.setAll(finished, i -> new CountDownLatch(1));
     finished[n].countDown();
-    List<Integer> completionOrder = new java.util.concurrent.CopyOnWriteArrayList<>();
+    List<Integer> completionOrder = new CopyOnWriteArrayList<>();
 
     // Task i finishes only after task i + 1: the tasks finish in reverse order.
     List<Integer> results =
@@ -75,6 +98,26 @@ class FanOutTest {
   }
 
   @Test
+  void aSubtaskThatBindsAnotherContextFansOutUnderIt() throws Exception {
+    FanOut fanOut = FanOut.named("rebind");
+
+    List<List<Integer>> seen =
+        ForwardContext.where(1, META)
+            .call(
+                () ->
+                    fanOut.invokeAll(
+                        2,
+                        child ->
+                            ForwardContext.where(100 + child, META)
+                                .call(
+                                    () ->
+                                        fanOut.invokeAll(
+                                            2, g -> ForwardContext.current().currentTimestep()))));
+
+    assertThat(seen).containsExactly(List.of(100, 100), List.of(101, 101));
+  }
+
+  @Test
   void threadNamesSayWhatTheSubtasksAre() throws Exception {
     List<String> names =
         FanOut.named("attention-head").invokeAll(3, i -> Thread.currentThread().getName());
@@ -82,6 +125,50 @@ class FanOutTest {
     assertThat(names).containsExactly("attention-head", "attention-head", "attention-head");
     assertThat(FanOut.named("attention-head").invokeAll(1, i -> Thread.currentThread().isVirtual()))
         .containsExactly(true);
+  }
+
+  @Test
+  void noSubtaskThreadIsAliveWhenTheCallReturns() throws Exception {
+    List<Thread> threads = new CopyOnWriteArrayList<>();
+
+    ForwardContext.where(5, META)
+        .call(
+            () ->
+                FanOut.named("short-lived")
+                    .invokeAll(
+                        16,
+                        i -> {
+                          threads.add(Thread.currentThread());
+                          return ForwardContext.current().currentTimestep();
+                        }));
+
+    assertThat(threads).hasSize(16).noneMatch(Thread::isAlive);
+  }
+
+  @Test
+  void noSubtaskThreadIsAliveWhenTheCallFails() {
+    List<Thread> threads = new CopyOnWriteArrayList<>();
+    CountDownLatch othersStarted = new CountDownLatch(3);
+    CountDownLatch never = new CountDownLatch(1);
+
+    Throwable thrown =
+        catchThrowable(
+            () ->
+                FanOut.named("failing")
+                    .invokeAll(
+                        4,
+                        i -> {
+                          threads.add(Thread.currentThread());
+                          if (i == 0) {
+                            othersStarted.await();
+                            throw new IllegalStateException("head 0");
+                          }
+                          othersStarted.countDown();
+                          return never.await(1, TimeUnit.HOURS);
+                        }));
+
+    assertThat(thrown).hasMessage("head 0");
+    assertThat(threads).hasSize(4).noneMatch(Thread::isAlive);
   }
 
   @Test
@@ -130,12 +217,104 @@ class FanOutTest {
     Throwable other = thrown == first ? second : first;
     assertThat(thrown.getSuppressed()).containsExactly(other);
     assertThat(siblingInterrupted).isTrue();
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  @Test
+  void anErrorIsThrownAsItself() {
+    AssertionError error = new AssertionError("head 2");
+
+    Throwable thrown =
+        catchThrowable(
+            () ->
+                FanOut.named("errors")
+                    .invokeAll(
+                        1,
+                        i -> {
+                          throw error;
+                        }));
+
+    assertThat(thrown).isSameAs(error);
+  }
+
+  @Test
+  void aRawThrowableThrownWithoutBeingDeclaredIsThrownAsItselfNotWrapped() {
+    Throwable raw = new Throwable("neither Exception nor Error");
+
+    Throwable thrown =
+        catchThrowable(
+            () -> FanOut.named("raw").invokeAll(2, i -> i == 0 ? sneakyThrow(raw) : "fine"));
+
+    assertThat(thrown).isSameAs(raw);
+  }
+
+  @Test
+  void aTasksOwnInterruptedExceptionIsThrownAsItselfAndLeavesTheCallerNotInterrupted() {
+    InterruptedException own = new InterruptedException("the task's own");
+
+    Throwable thrown =
+        catchThrowable(
+            () ->
+                FanOut.named("own-interrupt")
+                    .invokeAll(
+                        1,
+                        i -> {
+                          throw own;
+                        }));
+
+    assertThat(thrown).isSameAs(own);
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  @Test
+  void interruptingTheCallerCancelsTheSubtasksAndKeepsTheCallersInterruptStatus() throws Exception {
+    CountDownLatch allWaiting = new CountDownLatch(3);
+    CountDownLatch never = new CountDownLatch(1);
+    AtomicInteger cancelled = new AtomicInteger();
+    List<Thread> threads = new CopyOnWriteArrayList<>();
+    AtomicReference<Throwable> thrown = new AtomicReference<>();
+    AtomicBoolean interruptStatus = new AtomicBoolean();
+
+    Thread caller =
+        Thread.ofVirtual()
+            .start(
+                () -> {
+                  thrown.set(
+                      catchThrowable(
+                          () ->
+                              FanOut.named("interrupted")
+                                  .invokeAll(
+                                      3,
+                                      i -> {
+                                        threads.add(Thread.currentThread());
+                                        allWaiting.countDown();
+                                        try {
+                                          return never.await(1, TimeUnit.HOURS);
+                                        } catch (InterruptedException e) {
+                                          cancelled.incrementAndGet();
+                                          throw e;
+                                        }
+                                      })));
+                  interruptStatus.set(Thread.currentThread().isInterrupted());
+                });
+    allWaiting.await();
+    caller.interrupt();
+    caller.join();
+
+    assertThat(thrown.get())
+        .isInstanceOf(InterruptedException.class)
+        .hasMessageContaining("interrupted")
+        .hasNoSuppressedExceptions();
+    assertThat(interruptStatus).isTrue();
+    assertThat(cancelled).hasValue(3);
+    assertThat(threads).hasSize(3).noneMatch(Thread::isAlive);
   }
 
   @Test
   void anExpiredDeadlineCancelsTheTasksAndSaysSo() {
     CountDownLatch never = new CountDownLatch(1);
     AtomicBoolean interrupted = new AtomicBoolean();
+    List<Thread> threads = new CopyOnWriteArrayList<>();
 
     assertThatThrownBy(
             () ->
@@ -144,6 +323,7 @@ class FanOutTest {
                     .invokeAll(
                         2,
                         i -> {
+                          threads.add(Thread.currentThread());
                           try {
                             return never.await(1, TimeUnit.HOURS);
                           } catch (InterruptedException e) {
@@ -156,6 +336,18 @@ class FanOutTest {
         .hasMessageContaining("2 subtasks")
         .hasMessageContaining("PT0.5S");
     assertThat(interrupted).isTrue();
+    assertThat(threads).noneMatch(Thread::isAlive);
+  }
+
+  @Test
+  void aTaskThatThrowsNoCheckedExceptionLeavesItsCallerFreeOfThrowsException() throws Exception {
+    assertThat(squares(FanOut.named("squares"), 4)).containsExactly(0, 1, 4, 9);
+  }
+
+  // Compiles only because the task throws no checked exception: E is inferred as RuntimeException.
+  private static List<Integer> squares(FanOut fanOut, int n)
+      throws InterruptedException, TimeoutException {
+    return fanOut.invokeAll(n, i -> i * i);
   }
 
   @Test
@@ -169,22 +361,56 @@ class FanOutTest {
     List<Integer> results =
         FanOut.named("bounded")
             .withMaxParallelism(limit)
-            .invokeAll(
-                48,
-                i -> {
-                  highWater.accumulateAndGet(running.incrementAndGet(), Math::max);
-                  try {
-                    groupOfThree.await(30, TimeUnit.SECONDS);
-                  } catch (BrokenBarrierException e) {
-                    throw new AssertionError(e);
-                  } finally {
-                    running.decrementAndGet();
-                  }
-                  return i;
-                });
+            .invokeAll(48, i -> enterAndWait(running, highWater, groupOfThree, i));
 
     assertThat(results).hasSize(48).startsWith(0, 1, 2).endsWith(47);
     assertThat(highWater).hasValue(limit);
+  }
+
+  @Test
+  void theBoundIsSharedByEveryCallOfTheInstanceFromEveryThread() throws Exception {
+    FanOut shared = FanOut.named("shared-bound").withMaxParallelism(2);
+    AtomicInteger running = new AtomicInteger();
+    AtomicInteger highWater = new AtomicInteger();
+    CyclicBarrier pairs = new CyclicBarrier(2);
+
+    // Four requests at once, four tasks each: per call, 8 bodies could run together.
+    List<Integer> sums =
+        FanOut.named("requests")
+            .invokeAll(
+                4,
+                request ->
+                    shared.invokeAll(4, i -> enterAndWait(running, highWater, pairs, i)).stream()
+                        .mapToInt(Integer::intValue)
+                        .sum());
+
+    assertThat(sums).containsExactly(6, 6, 6, 6);
+    assertThat(highWater).hasValue(2);
+  }
+
+  @Test
+  void aTaskThatFansOutAgainThroughTheSameBoundedInstanceLendsItsPermitAndDoesNotDeadlock()
+      throws Exception {
+    FanOut bounded = FanOut.named("nested").withMaxParallelism(2);
+    // The deadline turns a deadlock into a failure instead of a hang; the copy shares the bound.
+    FanOut outer = bounded.withDeadline(Duration.ofSeconds(60));
+    CyclicBarrier bothOuterHoldPermits = new CyclicBarrier(2);
+    AtomicInteger innerRunning = new AtomicInteger();
+    AtomicInteger innerHighWater = new AtomicInteger();
+    CyclicBarrier innerPairs = new CyclicBarrier(2);
+
+    List<List<Integer>> results =
+        outer.invokeAll(
+            2,
+            o -> {
+              // Both permits are held here: the inner tasks can only run on lent permits.
+              bothOuterHoldPermits.await(60, TimeUnit.SECONDS);
+              return bounded.invokeAll(
+                  2, i -> enterAndWait(innerRunning, innerHighWater, innerPairs, o * 10 + i));
+            });
+
+    assertThat(results).containsExactly(List.of(0, 1), List.of(10, 11));
+    assertThat(innerHighWater).hasValue(2);
   }
 
   @Test
@@ -244,5 +470,24 @@ class FanOutTest {
 
     assertThat(outer).containsExactly(1, 1, 1, 1);
     assertThat(seen).containsExactlyInAnyOrder(0, 1, 2, 3);
+  }
+
+  private static int enterAndWait(
+      AtomicInteger running, AtomicInteger highWater, CyclicBarrier barrier, int result)
+      throws InterruptedException, TimeoutException {
+    highWater.accumulateAndGet(running.incrementAndGet(), Math::max);
+    try {
+      barrier.await(60, TimeUnit.SECONDS);
+    } catch (BrokenBarrierException e) {
+      throw new AssertionError(e);
+    } finally {
+      running.decrementAndGet();
+    }
+    return result;
+  }
+
+  @SuppressWarnings("unchecked")
+  private static <T, X extends Throwable> T sneakyThrow(Throwable t) throws X {
+    throw (X) t;
   }
 }

@@ -15,9 +15,12 @@ import org.openjdk.jmh.annotations.OutputTimeUnit;
 
 /**
  * A forward pass that forks 1,000 virtual-thread subtasks, each reading the context once: through
- * the library's {@link FanOut}, against the same fan-out written with a raw {@code
- * StructuredTaskScope} and a raw {@code ScopedValue}, with an {@code InheritableThreadLocal}, and
- * with OpenTelemetry's {@code Context.wrap}-ped callables.
+ * the library's {@link FanOut} in both its modes ({@code library}: structured, {@code
+ * libraryVirtualThreads}: the fallback on plain virtual threads that runs wherever the preview API
+ * cannot, forced here with {@code withMode(VIRTUAL_THREADS)} inside the same preview JVM), against
+ * the same fan-out written with a raw {@code StructuredTaskScope} and a raw {@code ScopedValue},
+ * with an {@code InheritableThreadLocal}, and with OpenTelemetry's {@code Context.wrap}-ped
+ * callables.
  *
  * <p>Run: {@code ./mvnw -q -f jmh/pom.xml package exec:exec -Djmh.args="-prof gc FanOutBenchmark"}
  */
@@ -25,12 +28,22 @@ import org.openjdk.jmh.annotations.OutputTimeUnit;
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
 public class FanOutBenchmark extends ForkedBenchmark {
   private static final int SUBTASKS = 1000;
-  private static final FanOut FAN_OUT = FanOut.named("subtask");
+  private static final FanOut FAN_OUT = FanOut.named("subtask").withMode(FanOut.Mode.STRUCTURED);
+  private static final FanOut FAN_OUT_VIRTUAL_THREADS =
+      FanOut.named("subtask").withMode(FanOut.Mode.VIRTUAL_THREADS);
 
   @Benchmark
   public List<Integer> library() throws Exception {
     return Peers.CONTEXT.call(
         () -> FAN_OUT.invokeAll(SUBTASKS, i -> ForwardContext.current().currentTimestep()));
+  }
+
+  @Benchmark
+  public List<Integer> libraryVirtualThreads() throws Exception {
+    return Peers.CONTEXT.call(
+        () ->
+            FAN_OUT_VIRTUAL_THREADS.invokeAll(
+                SUBTASKS, i -> ForwardContext.current().currentTimestep()));
   }
 
   @Benchmark

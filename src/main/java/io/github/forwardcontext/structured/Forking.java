@@ -1,0 +1,56 @@
+package io.github.forwardcontext.structured;
+
+import java.io.Serial;
+import java.time.Duration;
+import java.util.List;
+
+/**
+ * How a {@link FanOut} runs its subtasks: in a structured task scope ({@link StructuredScopes}, the
+ * one class that uses the preview API) or on plain virtual threads ({@link VirtualThreads}). Both
+ * keep the same contract; {@link FanOut} turns their outcomes into what its caller sees.
+ */
+interface Forking {
+
+  /**
+   * Forks one virtual thread named {@code name} per index, calls {@code subtask} for each, waits
+   * for all of them and returns the results in index order. On the first failure, a passed deadline
+   * or an interrupt of the caller, the unfinished subtasks are cancelled (interrupted); the method
+   * returns or throws only once every forked thread has ended.
+   *
+   * @param deadline the time the whole call may take, or {@code null} for none
+   * @return the results, in index order; an unmodifiable list that may hold {@code null}
+   * @throws SubtaskFailed if a subtask failed first; its cause is that subtask's failure
+   * @throws DeadlinePassed if the deadline passed first
+   * @throws InterruptedException if the calling thread was interrupted while it waited
+   */
+  <T> List<T> forkAll(String name, int count, Subtask<T> subtask, Duration deadline)
+      throws InterruptedException;
+
+  /**
+   * One subtask body, with the fan-out's bookkeeping (permits, failure record) around the task.
+   *
+   * @param <T> the result type
+   */
+  @FunctionalInterface
+  interface Subtask<T> {
+    T call(int index) throws Exception;
+  }
+
+  /** The outcome "a subtask failed first"; the cause is its failure, whatever its type. */
+  final class SubtaskFailed extends RuntimeException {
+    @Serial private static final long serialVersionUID = 1L;
+
+    SubtaskFailed(Throwable failure) {
+      super(null, failure, false, false);
+    }
+  }
+
+  /** The outcome "the deadline passed first". */
+  final class DeadlinePassed extends RuntimeException {
+    @Serial private static final long serialVersionUID = 1L;
+
+    DeadlinePassed() {
+      super(null, null, false, false);
+    }
+  }
+}
