@@ -1,19 +1,40 @@
 package io.github.forwardcontext;
 
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.AbstractExecutorService;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.function.UnaryOperator;
 
-/** The executor decorators behind {@link ForwardContext#taskWrapping(ExecutorService)}. */
+/**
+ * The executor decorators behind {@link ForwardContext#taskWrapping(ExecutorService)} and {@link
+ * ThreadLocalContexts#taskWrapping(ExecutorService)}.
+ */
 final class ContextExecutors {
   private ContextExecutors() {}
 
-  record ContextExecutor(Executor delegate) implements Executor {
+  record ContextExecutor(Executor delegate, UnaryOperator<Runnable> wrapping) implements Executor {
+    ContextExecutor(Executor delegate) {
+      this(delegate, ForwardContext::wrap);
+    }
+
     @Override
     public void execute(Runnable command) {
-      delegate.execute(ForwardContext.wrap(command));
+      delegate.execute(wrapping.apply(command));
+    }
+  }
+
+  /**
+   * A submitted task with its contexts: keeps the task the caller gave, so that {@code
+   * shutdownNow()} can hand back what was submitted (a {@code FutureTask}, for {@code submit}) and
+   * not the wrapper.
+   */
+  private record ContextTask(Runnable submitted, Runnable wrapped) implements Runnable {
+    @Override
+    public void run() {
+      wrapped.run();
     }
   }
 
@@ -24,14 +45,20 @@ final class ContextExecutors {
    */
   static final class ContextExecutorService extends AbstractExecutorService {
     private final ExecutorService delegate;
+    private final UnaryOperator<Runnable> wrapping;
 
     ContextExecutorService(ExecutorService delegate) {
+      this(delegate, ForwardContext::wrap);
+    }
+
+    ContextExecutorService(ExecutorService delegate, UnaryOperator<Runnable> wrapping) {
       this.delegate = delegate;
+      this.wrapping = wrapping;
     }
 
     @Override
     public void execute(Runnable command) {
-      delegate.execute(ForwardContext.wrap(command));
+      delegate.execute(new ContextTask(command, wrapping.apply(command)));
     }
 
     @Override
@@ -39,9 +66,15 @@ final class ContextExecutors {
       delegate.shutdown();
     }
 
+    /** {@return the tasks that never ran, as they were submitted} */
     @Override
     public List<Runnable> shutdownNow() {
-      return delegate.shutdownNow();
+      List<Runnable> pending = delegate.shutdownNow();
+      List<Runnable> submitted = new ArrayList<>(pending.size());
+      for (Runnable task : pending) {
+        submitted.add(task instanceof ContextTask contextTask ? contextTask.submitted() : task);
+      }
+      return submitted;
     }
 
     @Override

@@ -385,11 +385,28 @@ public record ForwardContext(
   /**
    * Returns an executor service that runs each task under the forward context of the thread that
    * submitted it, and delegates its life cycle ({@code shutdown}, {@code awaitTermination}, {@code
-   * close}, ...) to {@code executor}. It works with {@code CompletableFuture.supplyAsync(supplier,
-   * executor)} and with the {@code *Async} stages chained on it, which are submitted from threads
-   * that already carry the context.
+   * close}, ...) to {@code executor}. {@code shutdownNow()} returns the tasks as they were
+   * submitted (for {@code submit}, the {@code Future}s), not their wrappers.
    *
-   * {@snippet class="io.github.forwardcontext.snippets.ContextSnippets" region="task-wrapping"}
+   * <h4>Which {@code CompletableFuture} stages see the context</h4>
+   *
+   * A task sees the context of the thread that handed it to this executor, and a {@code
+   * CompletableFuture} stage is handed over by whichever thread completed the stage it waits for:
+   *
+   * <ul>
+   *   <li>{@code supplyAsync(supplier, executor)} and {@code runAsync}, called in the binding: yes;
+   *   <li>a {@code *Async(fn, executor)} stage whose trigger completes on this executor, or that is
+   *       added from the binding after its trigger completed: yes;
+   *   <li>a stage whose trigger is completed by any other thread: no. That includes the JDK's
+   *       delayer thread after {@code orTimeout} or {@code completeOnTimeout}, and {@code
+   *       thenCombineAsync} or {@code applyToEitherAsync} when the other future completes on a
+   *       thread without the context.
+   * </ul>
+   *
+   * The reliable pattern: capture the work while the context is bound, with {@link
+   * #wrapSupplier(Supplier)} or {@link #wrap(Callable)}, and call the captured task in the stage.
+   *
+   * {@snippet class="io.github.forwardcontext.snippets.HandoffSnippets" region="stages"}
    *
    * @param executor the executor service that runs the tasks
    * @return the decorated executor service

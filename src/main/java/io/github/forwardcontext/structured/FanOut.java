@@ -1,5 +1,6 @@
 package io.github.forwardcontext.structured;
 
+import io.github.forwardcontext.ThreadLocalContexts;
 import java.time.Duration;
 import java.util.List;
 import java.util.Objects;
@@ -171,12 +172,19 @@ public final class FanOut {
   private final Mode mode;
   private final Permits permits; // null: unbounded
   private final Duration deadline; // null: none
+  private final ThreadLocalContexts threadLocalContexts; // null: none carried
 
-  private FanOut(String name, Mode mode, Permits permits, Duration deadline) {
+  private FanOut(
+      String name,
+      Mode mode,
+      Permits permits,
+      Duration deadline,
+      ThreadLocalContexts threadLocalContexts) {
     this.name = name;
     this.mode = mode;
     this.permits = permits;
     this.deadline = deadline;
+    this.threadLocalContexts = threadLocalContexts;
   }
 
   /**
@@ -209,7 +217,7 @@ public final class FanOut {
     if (name.isBlank()) {
       throw new IllegalArgumentException("name must not be blank but was '" + name + "'");
     }
-    return new FanOut(name, defaultMode(), null, null);
+    return new FanOut(name, defaultMode(), null, null, null);
   }
 
   /**
@@ -236,7 +244,7 @@ public final class FanOut {
               + " plain virtual threads, where subtasks inherit the forward context only",
           STRUCTURED_UNAVAILABLE);
     }
-    return new FanOut(name, mode, permits, deadline);
+    return new FanOut(name, mode, permits, deadline, threadLocalContexts);
   }
 
   /**
@@ -253,7 +261,7 @@ public final class FanOut {
       throw new IllegalArgumentException(
           "maxParallelism must be positive but was " + maxParallelism);
     }
-    return new FanOut(name, mode, new Permits(maxParallelism), deadline);
+    return new FanOut(name, mode, new Permits(maxParallelism), deadline, threadLocalContexts);
   }
 
   /**
@@ -268,7 +276,23 @@ public final class FanOut {
     if (deadline.isNegative() || deadline.isZero()) {
       throw new IllegalArgumentException("deadline must be positive but was " + deadline);
     }
-    return new FanOut(name, mode, permits, deadline);
+    return new FanOut(name, mode, permits, deadline, threadLocalContexts);
+  }
+
+  /**
+   * {@return a copy of this fan-out whose subtasks also carry the caller's thread-local contexts}
+   * (SLF4J MDC, the OpenTelemetry context, the current Micrometer {@code Observation}, ...),
+   * captured on the calling thread when the subtasks are forked, restored around each subtask and
+   * cleared after it. The copy shares this fan-out's parallelism bound.
+   *
+   * {@snippet class="io.github.forwardcontext.snippets.ThreadLocalContextsSnippets" region="fanOut"
+   * }
+   *
+   * @param contexts which thread-local contexts to carry, and how
+   */
+  public FanOut withThreadLocalContexts(ThreadLocalContexts contexts) {
+    Objects.requireNonNull(contexts, "contexts");
+    return new FanOut(name, mode, permits, deadline, contexts);
   }
 
   /** {@return the name of this fan-out's threads} */
@@ -331,14 +355,19 @@ public final class FanOut {
     Forking forking = mode == Mode.STRUCTURED ? STRUCTURED_FORKING : VirtualThreads.INSTANCE;
     Queue<Throwable> failures = new ConcurrentLinkedQueue<>();
     Permits bound = permits;
+    ThreadLocalContexts contexts = threadLocalContexts;
     Forking.Subtask<T> subtask =
         index -> {
-          try {
-            return bound == null ? task.call(index) : bound.callHolding(task, index);
-          } catch (Throwable failure) {
-            failures.add(failure);
-            throw failure;
-          }
+          Callable<T> body =
+              () -> {
+                try {
+                  return bound == null ? task.call(index) : bound.callHolding(task, index);
+                } catch (Throwable failure) {
+                  failures.add(failure);
+                  throw failure;
+                }
+              };
+          return contexts == null ? body : contexts.wrap(body);
         };
     boolean lent = bound != null && bound.lendIfHeld();
     try {
@@ -397,6 +426,7 @@ public final class FanOut {
         + mode
         + (permits == null ? "" : ", maxParallelism=" + permits.max)
         + (deadline == null ? "" : ", deadline=" + deadline)
+        + (threadLocalContexts == null ? "" : ", threadLocalContexts")
         + "]";
   }
 

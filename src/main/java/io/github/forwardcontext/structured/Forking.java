@@ -3,6 +3,7 @@ package io.github.forwardcontext.structured;
 import java.io.Serial;
 import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.Callable;
 
 /**
  * How a {@link FanOut} runs its subtasks: in a structured task scope ({@link StructuredScopes}, the
@@ -12,10 +13,10 @@ import java.util.List;
 interface Forking {
 
   /**
-   * Forks one virtual thread named {@code name} per index, calls {@code subtask} for each, waits
-   * for all of them and returns the results in index order. On the first failure, a passed deadline
-   * or an interrupt of the caller, the unfinished subtasks are cancelled (interrupted); the method
-   * returns or throws only once every forked thread has ended.
+   * Forks one virtual thread named {@code name} per index, runs {@code subtask.forIndex(i)} in it,
+   * waits for all of them and returns the results in index order. On the first failure, a passed
+   * deadline or an interrupt of the caller, the unfinished subtasks are cancelled (interrupted);
+   * the method returns or throws only once every forked thread has ended.
    *
    * @param deadline the time the whole call may take, or {@code null} for none
    * @return the results, in index order; an unmodifiable list that may hold {@code null}
@@ -27,13 +28,15 @@ interface Forking {
       throws InterruptedException;
 
   /**
-   * One subtask body, with the fan-out's bookkeeping (permits, failure record) around the task.
+   * The subtasks, with the fan-out's bookkeeping (permits, failure record, thread-local contexts)
+   * around the task.
    *
    * @param <T> the result type
    */
   @FunctionalInterface
   interface Subtask<T> {
-    T call(int index) throws Exception;
+    /** Called on the forking thread, once per index: what it captures is the caller's. */
+    Callable<T> forIndex(int index);
   }
 
   /** The outcome "a subtask failed first"; the cause is its failure, whatever its type. */

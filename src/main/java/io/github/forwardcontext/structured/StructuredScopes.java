@@ -34,8 +34,7 @@ final class StructuredScopes implements Forking {
               return deadline == null ? c : c.withTimeout(deadline);
             })) {
       for (int i = 0; i < count; i++) {
-        int index = i;
-        scope.fork(() -> subtask.call(index));
+        scope.fork(subtask.forIndex(i));
       }
       Object[] results = scope.join().map(StructuredTaskScope.Subtask::get).toArray();
       @SuppressWarnings("unchecked")

@@ -5,6 +5,7 @@ import java.time.Duration;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
+import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
@@ -39,11 +40,12 @@ final class VirtualThreads implements Forking {
     int started = 0;
     while (started < count && firstFailure.get() == null) {
       int index = started;
+      Callable<T> call = subtask.forIndex(index);
       Runnable body =
           ForwardContext.wrap(
               () -> {
                 try {
-                  results[index] = subtask.call(index);
+                  results[index] = call.call();
                 } catch (Throwable failure) {
                   if (firstFailure.compareAndSet(null, failure)) {
                     drain(wake);

@@ -6,11 +6,6 @@ import io.github.forwardcontext.ForwardContext;
 import io.github.forwardcontext.snippets.Model.FlashMetadata;
 import io.github.forwardcontext.snippets.Model.Request;
 import io.github.forwardcontext.snippets.Model.Transformer;
-import io.github.forwardcontext.structured.FanOut;
-import java.util.List;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 
 final class ContextSnippets {
   private ContextSnippets() {}
@@ -79,40 +74,5 @@ final class ContextSnippets {
     DenoiseRequest request = ForwardContext.current().forwardBatch(DenoiseRequest.class);
     // @end
     return request.guidanceScale;
-  }
-
-  static float[] loadWeights() {
-    return new float[] {ForwardContext.current().currentTimestep()};
-  }
-
-  static float[] quantize(float[] weights) {
-    return weights;
-  }
-
-  static void taskWrapping(int t, AttentionMetadata meta, ForwardBatch batch) {
-    // @start region="task-wrapping"
-    ExecutorService io = ForwardContext.taskWrapping(Executors.newFixedThreadPool(4));
-    ForwardContext.where(t, meta, batch)
-        .run(
-            () ->
-                CompletableFuture.supplyAsync(ContextSnippets::loadWeights, io) // sees the context
-                    .thenApplyAsync(ContextSnippets::quantize, io) // and so does this stage
-                    .join());
-    // @end
-    io.shutdown();
-  }
-
-  static List<float[]> fanOut(int cores, int numHeads) throws Exception {
-    // @start region="fan-out"
-    FanOut heads = FanOut.named("attention-head").withMaxParallelism(cores);
-
-    // inside a forward pass: every head sees ForwardContext.current()
-    List<float[]> outputs = heads.invokeAll(numHeads, head -> attention(head));
-    // @end
-    return outputs;
-  }
-
-  static float[] attention(int head) {
-    return new float[] {head, ForwardContext.current().currentTimestep()};
   }
 }

@@ -1,0 +1,155 @@
+package io.github.forwardcontext;
+
+import io.micrometer.context.ContextSnapshotFactory;
+import java.util.Objects;
+import java.util.concurrent.Callable;
+import java.util.concurrent.Executor;
+import java.util.concurrent.ExecutorService;
+
+/**
+ * Carries the submitter's thread-local contexts (SLF4J MDC, the OpenTelemetry context, the current
+ * Micrometer {@code Observation}, ...) into tasks, together with the forward context, through
+ * Micrometer's context-propagation library.
+ *
+ * <p>The forward context is a scoped value: structured subtasks inherit it, and {@link
+ * ForwardContext#wrap(Runnable)} binds it again elsewhere. Thread-local contexts are not inherited
+ * at all. A {@code ThreadLocalContexts} captures them, with a {@code ContextSnapshotFactory}, on
+ * the thread that submits a task, restores them around the task on the thread that runs it, and
+ * puts back what that thread had before (clearing what it did not have) when the task ends, so a
+ * pool thread keeps nothing of the task.
+ *
+ * {@snippet class="io.github.forwardcontext.snippets.ThreadLocalContextsSnippets" region="setup"}
+ *
+ * <h2>Which contexts</h2>
+ *
+ * Those whose {@code ThreadLocalAccessor} is in the factory's {@code ContextRegistry}. The global
+ * registry finds some by itself (Micrometer's current {@code Observation}; the tracing bridges
+ * register theirs); the MDC is registered by the application, with context-propagation's {@code
+ * Slf4jThreadLocalAccessor}.
+ *
+ * <h2>An optional dependency</h2>
+ *
+ * {@code io.micrometer:context-propagation} is an optional dependency of this library: add it to
+ * use this class. Without it, {@link #fromGlobalRegistry()} throws {@link IllegalStateException}
+ * naming the dependency, when the application configures it, not inside a request; the rest of the
+ * library never loads it.
+ *
+ * <p>Use it with {@link #wrap(Runnable)}, {@link #wrap(Callable)}, {@link
+ * #taskWrapping(ExecutorService)}, and {@code FanOut.withThreadLocalContexts(..)} for fan-out
+ * subtasks. Unless otherwise specified, passing {@code null} to a method of this class throws
+ * {@link NullPointerException}.
+ */
+public final class ThreadLocalContexts {
+
+  /** Captures on the submitting thread; restores around the task. Implemented apart. */
+  interface Capture {
+    Runnable wrap(Runnable task);
+
+    <V> Callable<V> wrap(Callable<V> task);
+  }
+
+  static final String COORDINATES = "io.micrometer:context-propagation";
+  private static final String FACTORY_CLASS = "io.micrometer.context.ContextSnapshotFactory";
+
+  private final Capture capture;
+
+  private ThreadLocalContexts(Capture capture) {
+    this.capture = capture;
+  }
+
+  /**
+   * {@return thread-local propagation through context-propagation's global {@code
+   * ContextRegistry}}, which clears on the executing thread the contexts that the submitter did not
+   * have.
+   *
+   * @throws IllegalStateException if {@code io.micrometer:context-propagation} is not on the class
+   *     path or module path
+   */
+  public static ThreadLocalContexts fromGlobalRegistry() {
+    requireLibrary();
+    return new ThreadLocalContexts(ContextSnapshots.ofGlobalRegistry());
+  }
+
+  /**
+   * {@return thread-local propagation through {@code factory}}, for a registry or settings of the
+   * application's choice.
+   *
+   * @param factory the factory that captures the snapshots
+   */
+  public static ThreadLocalContexts using(ContextSnapshotFactory factory) {
+    Objects.requireNonNull(factory, "factory");
+    return new ThreadLocalContexts(ContextSnapshots.of(factory));
+  }
+
+  private static void requireLibrary() {
+    try {
+      Class.forName(FACTORY_CLASS, false, ThreadLocalContexts.class.getClassLoader());
+    } catch (ClassNotFoundException | LinkageError missing) {
+      throw new IllegalStateException(
+          "Propagating thread-local contexts needs the optional dependency "
+              + COORDINATES
+              + " (1.2.1 or later) on the class path or module path, but "
+              + FACTORY_CLASS
+              + " is missing: add the dependency "
+              + COORDINATES,
+          missing);
+    }
+  }
+
+  /**
+   * Captures the current thread-local contexts and forward context and returns a task that restores
+   * both around {@code task}. The thread that runs it is left as it was when the task ends.
+   *
+   * @param task the task
+   * @return the task with the captured contexts
+   */
+  public Runnable wrap(Runnable task) {
+    Objects.requireNonNull(task, "task");
+    return capture.wrap(ForwardContext.wrap(task));
+  }
+
+  /**
+   * Captures the current thread-local contexts and forward context and returns a callable that
+   * restores both around {@code task}. The result and any exception pass through unchanged.
+   *
+   * @param task the task
+   * @param <V> the result type
+   * @return the callable with the captured contexts
+   */
+  public <V> Callable<V> wrap(Callable<V> task) {
+    Objects.requireNonNull(task, "task");
+    return capture.wrap(ForwardContext.wrap(task));
+  }
+
+  /**
+   * {@return an executor service that runs each task under the thread-local contexts and forward
+   * context of the thread that submitted it} It behaves as {@link
+   * ForwardContext#taskWrapping(ExecutorService)} does, including which {@code CompletableFuture}
+   * stages see the contexts.
+   *
+   * @param executor the executor service that runs the tasks
+   */
+  public ExecutorService taskWrapping(ExecutorService executor) {
+    Objects.requireNonNull(executor, "executor");
+    return new ContextExecutors.ContextExecutorService(executor, this::wrap);
+  }
+
+  /**
+   * {@return an executor that runs each task under the thread-local contexts and forward context of
+   * the thread that submitted it}
+   *
+   * @param executor the executor that runs the tasks
+   */
+  public Executor taskWrapping(Executor executor) {
+    Objects.requireNonNull(executor, "executor");
+    if (executor instanceof ExecutorService service) {
+      return taskWrapping(service);
+    }
+    return new ContextExecutors.ContextExecutor(executor, this::wrap);
+  }
+
+  @Override
+  public String toString() {
+    return "ThreadLocalContexts[" + capture + "]";
+  }
+}

@@ -1,0 +1,166 @@
+package io.github.forwardcontext;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.micrometer.context.ContextRegistry;
+import io.micrometer.context.ContextSnapshotFactory;
+import io.micrometer.context.integration.Slf4jThreadLocalAccessor;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.CyclicBarrier;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.slf4j.MDC;
+
+/** Thread-local contexts (here the real SLF4J/Logback MDC) carried into pool tasks. */
+class ThreadLocalContextsTest implements NoContextLeftBound {
+
+  static ThreadLocalContexts mdcOnly() {
+    ContextRegistry registry =
+        new ContextRegistry().registerThreadLocalAccessor(new Slf4jThreadLocalAccessor());
+    return ThreadLocalContexts.using(
+        ContextSnapshotFactory.builder().contextRegistry(registry).clearMissing(true).build());
+  }
+
+  private final ExecutorService pool = Executors.newSingleThreadExecutor();
+
+  @AfterEach
+  void closePoolAndClearMdc() {
+    pool.shutdownNow();
+    MDC.clear();
+  }
+
+  @Test
+  void everyTaskSeesTheSubmittersMdcAndThePoolThreadHasNoneAfterEachTask() throws Exception {
+    ExecutorService wrapped = mdcOnly().taskWrapping(pool);
+    List<String> seen = new ArrayList<>();
+    List<String> afterEach = new ArrayList<>();
+
+    MDC.put("request.id", "r-1");
+    for (int i = 0; i < 16; i++) {
+      seen.add(wrapped.submit(() -> MDC.get("request.id")).get());
+      // The same (single) pool thread, through the undecorated pool: what the task left behind.
+      afterEach.add(pool.submit(() -> String.valueOf(MDC.getCopyOfContextMap())).get());
+    }
+
+    assertThat(seen).hasSize(16).containsOnly("r-1");
+    assertThat(afterEach).hasSize(16).allSatisfy(m -> assertThat(m).isIn("null", "{}"));
+  }
+
+  @Test
+  void wrappedTasksCarryTheForwardContextToo() throws Exception {
+    ThreadLocalContexts contexts = mdcOnly();
+    MDC.put("request.id", "r-2");
+
+    Callable<String> task =
+        ForwardContext.where(7, () -> 1)
+            .call(
+                () ->
+                    contexts.wrap(
+                        () ->
+                            MDC.get("request.id")
+                                + "@"
+                                + ForwardContext.current().currentTimestep()));
+    MDC.remove("request.id");
+
+    assertThat(pool.submit(task).get()).isEqualTo("r-2@7");
+  }
+
+  @Test
+  void concurrentRequestsWithDifferentMdcNeverSeeEachOthers() throws Exception {
+    ExecutorService twoThreads = Executors.newFixedThreadPool(2);
+    try {
+      ExecutorService wrapped = mdcOnly().taskWrapping(twoThreads);
+      // Each round, one task of each request runs at once on the two threads: forced overlap.
+      CyclicBarrier together = new CyclicBarrier(2);
+      int rounds = 20;
+      List<List<String>> seen = new ArrayList<>();
+      List<Thread> requests = new ArrayList<>();
+      for (String id : List.of("a", "b")) {
+        List<String> mine = java.util.Collections.synchronizedList(new ArrayList<>());
+        seen.add(mine);
+        requests.add(
+            Thread.ofVirtual()
+                .start(
+                    () -> {
+                      MDC.put("request.id", id);
+                      for (int r = 0; r < rounds; r++) {
+                        try {
+                          mine.add(
+                              wrapped
+                                  .submit(
+                                      () -> {
+                                        together.await(30, TimeUnit.SECONDS);
+                                        return MDC.get("request.id");
+                                      })
+                                  .get());
+                        } catch (Exception e) {
+                          throw new AssertionError(e);
+                        }
+                      }
+                    }));
+      }
+      for (Thread request : requests) {
+        request.join();
+      }
+
+      assertThat(seen.get(0)).hasSize(rounds).containsOnly("a");
+      assertThat(seen.get(1)).hasSize(rounds).containsOnly("b");
+    } finally {
+      twoThreads.shutdownNow();
+    }
+  }
+
+  @Test
+  void shutdownNowReturnsTheSubmittedFuturesSoTheyCanBeCancelled() throws Exception {
+    ExecutorService wrapped = ForwardContext.taskWrapping(pool);
+    CountDownLatch busy = new CountDownLatch(1);
+    CountDownLatch release = new CountDownLatch(1);
+    wrapped.submit(
+        () -> {
+          busy.countDown();
+          release.await();
+          return null;
+        });
+    busy.await();
+    Future<String> queued = wrapped.submit(() -> "never ran");
+
+    List<Runnable> pending = wrapped.shutdownNow();
+    release.countDown();
+
+    assertThat(pending).containsExactly((Runnable) queued);
+    for (Runnable r : pending) {
+      ((Future<?>) r).cancel(false);
+    }
+    assertThat(queued.isCancelled()).isTrue();
+  }
+
+  @Test
+  void shutdownNowOfAThreadLocalTaskWrappingPoolReturnsTheSubmittedFuturesToo() throws Exception {
+    ExecutorService wrapped = mdcOnly().taskWrapping(pool);
+    CountDownLatch busy = new CountDownLatch(1);
+    CountDownLatch release = new CountDownLatch(1);
+    wrapped.execute(
+        () -> {
+          busy.countDown();
+          try {
+            release.await();
+          } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+          }
+        });
+    busy.await();
+    Future<?> queued = wrapped.submit(() -> {});
+
+    List<Runnable> pending = wrapped.shutdownNow();
+    release.countDown();
+
+    assertThat(pending).containsExactly((Runnable) queued);
+  }
+}
