@@ -25,8 +25,13 @@ final class ContextSnapshots implements ThreadLocalContexts.Capture {
   }
 
   @Override
-  public Runnable wrap(Runnable task) {
-    ContextSnapshot snapshot = factory.captureAll();
+  public Object capture() {
+    return factory.captureAll();
+  }
+
+  @Override
+  public Runnable wrap(Object captured, Runnable task) {
+    ContextSnapshot snapshot = (ContextSnapshot) captured;
     return () -> {
       try (ContextSnapshot.Scope restored = snapshot.setThreadLocals()) {
         task.run();
@@ -35,8 +40,8 @@ final class ContextSnapshots implements ThreadLocalContexts.Capture {
   }
 
   @Override
-  public <V> Callable<V> wrap(Callable<V> task) {
-    ContextSnapshot snapshot = factory.captureAll();
+  public <V> Callable<V> wrap(Object captured, Callable<V> task) {
+    ContextSnapshot snapshot = (ContextSnapshot) captured;
     return () -> {
       try (ContextSnapshot.Scope restored = snapshot.setThreadLocals()) {
         return task.call();

@@ -35,17 +35,22 @@ import java.util.concurrent.ExecutorService;
  * library never loads it.
  *
  * <p>Use it with {@link #wrap(Runnable)}, {@link #wrap(Callable)}, {@link
- * #taskWrapping(ExecutorService)}, and {@code FanOut.withThreadLocalContexts(..)} for fan-out
- * subtasks. Unless otherwise specified, passing {@code null} to a method of this class throws
- * {@link NullPointerException}.
+ * #taskWrapping(ExecutorService)}, {@link #capture()} for many tasks at once, and {@code
+ * FanOut.withThreadLocalContexts(..)} for fan-out subtasks. Unless otherwise specified, passing
+ * {@code null} to a method of this class throws {@link NullPointerException}.
  */
 public final class ThreadLocalContexts {
 
-  /** Captures on the submitting thread; restores around the task. Implemented apart. */
+  /**
+   * Captures on the submitting thread, restores around the task. Implemented apart, so that its
+   * snapshot type (context-propagation's) appears in no signature here.
+   */
   interface Capture {
-    Runnable wrap(Runnable task);
+    Object capture();
 
-    <V> Callable<V> wrap(Callable<V> task);
+    Runnable wrap(Object captured, Runnable task);
+
+    <V> Callable<V> wrap(Object captured, Callable<V> task);
   }
 
   static final String COORDINATES = "io.micrometer:context-propagation";
@@ -97,6 +102,14 @@ public final class ThreadLocalContexts {
   }
 
   /**
+   * {@return the current thread's thread-local contexts and forward context, captured now, to hand
+   * to any number of tasks}
+   */
+  public Snapshot capture() {
+    return new Snapshot(capture, capture.capture(), ForwardContext.orElse(null));
+  }
+
+  /**
    * Captures the current thread-local contexts and forward context and returns a task that restores
    * both around {@code task}. The thread that runs it is left as it was when the task ends.
    *
@@ -104,8 +117,7 @@ public final class ThreadLocalContexts {
    * @return the task with the captured contexts
    */
   public Runnable wrap(Runnable task) {
-    Objects.requireNonNull(task, "task");
-    return capture.wrap(ForwardContext.wrap(task));
+    return capture().wrap(task);
   }
 
   /**
@@ -117,8 +129,7 @@ public final class ThreadLocalContexts {
    * @return the callable with the captured contexts
    */
   public <V> Callable<V> wrap(Callable<V> task) {
-    Objects.requireNonNull(task, "task");
-    return capture.wrap(ForwardContext.wrap(task));
+    return capture().wrap(task);
   }
 
   /**
@@ -151,5 +162,47 @@ public final class ThreadLocalContexts {
   @Override
   public String toString() {
     return "ThreadLocalContexts[" + capture + "]";
+  }
+
+  /**
+   * The thread-local contexts and forward context of one thread at one moment, restored around each
+   * task it wraps: capture once, hand to many tasks, as a fan-out does. The forward context is
+   * bound again untracked, as {@link ForwardContext#wrap(Runnable)} binds it.
+   */
+  public static final class Snapshot {
+    private final Capture capture;
+    private final Object captured;
+    private final ForwardContext forwardContext; // null: none was bound
+
+    private Snapshot(Capture capture, Object captured, ForwardContext forwardContext) {
+      this.capture = capture;
+      this.captured = captured;
+      this.forwardContext = forwardContext;
+    }
+
+    /**
+     * {@return a task that runs {@code task} with this snapshot's contexts restored} The thread
+     * that runs it is left as it was when the task ends.
+     *
+     * @param task the task
+     */
+    public Runnable wrap(Runnable task) {
+      Objects.requireNonNull(task, "task");
+      ForwardContext bound = forwardContext;
+      return capture.wrap(captured, bound == null ? task : () -> bound.bindRun(task));
+    }
+
+    /**
+     * {@return a callable that calls {@code task} with this snapshot's contexts restored} The
+     * result and any exception pass through unchanged.
+     *
+     * @param task the task
+     * @param <V> the result type
+     */
+    public <V> Callable<V> wrap(Callable<V> task) {
+      Objects.requireNonNull(task, "task");
+      ForwardContext bound = forwardContext;
+      return capture.wrap(captured, bound == null ? task : () -> bound.bindCall(task::call));
+    }
   }
 }

@@ -54,6 +54,39 @@ class ThreadLocalContextsTest implements NoContextLeftBound {
   }
 
   @Test
+  void aTaskPutsBackWhatThePoolThreadHadBefore() throws Exception {
+    pool.submit(() -> MDC.put("request.id", "left-by-an-unwrapped-task")).get();
+    MDC.put("request.id", "r-3");
+
+    String seen = pool.submit(mdcOnly().wrap(() -> MDC.get("request.id"))).get();
+    String after = pool.submit(() -> MDC.get("request.id")).get();
+
+    assertThat(seen).isEqualTo("r-3");
+    assertThat(after).isEqualTo("left-by-an-unwrapped-task");
+  }
+
+  @Test
+  void oneSnapshotServesManyTasksAndKeepsWhatItCaptured() throws Exception {
+    ThreadLocalContexts contexts = mdcOnly();
+    MDC.put("request.id", "r-4");
+    ThreadLocalContexts.Snapshot snapshot =
+        ForwardContext.where(11, () -> 1).call(() -> contexts.capture());
+    MDC.put("request.id", "changed after the capture");
+
+    List<Future<String>> futures = new ArrayList<>();
+    for (int i = 0; i < 8; i++) {
+      futures.add(
+          pool.submit(
+              snapshot.wrap(
+                  () -> MDC.get("request.id") + "@" + ForwardContext.current().currentTimestep())));
+    }
+
+    for (Future<String> future : futures) {
+      assertThat(future.get()).isEqualTo("r-4@11");
+    }
+  }
+
+  @Test
   void wrappedTasksCarryTheForwardContextToo() throws Exception {
     ThreadLocalContexts contexts = mdcOnly();
     MDC.put("request.id", "r-2");

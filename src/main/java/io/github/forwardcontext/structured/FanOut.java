@@ -46,7 +46,9 @@ import java.util.concurrent.TimeoutException;
  *
  * {@snippet class="io.github.forwardcontext.snippets.FanOutSnippets" region="demand"}
  *
- * <p>Both modes keep the same contract, described below, and use the same thread names.
+ * <p>Both modes keep the same contract, described below, and use the same thread names. Neither
+ * carries thread-locals (SLF4J MDC, the OpenTelemetry context, the current Micrometer {@code
+ * Observation}): a fan-out made by {@link #withThreadLocalContexts(ThreadLocalContexts)} does.
  *
  * <h2>Life cycle of a call</h2>
  *
@@ -355,7 +357,9 @@ public final class FanOut {
     Forking forking = mode == Mode.STRUCTURED ? STRUCTURED_FORKING : VirtualThreads.INSTANCE;
     Queue<Throwable> failures = new ConcurrentLinkedQueue<>();
     Permits bound = permits;
-    ThreadLocalContexts contexts = threadLocalContexts;
+    // One capture for the whole call: every subtask is forked by this thread, now.
+    ThreadLocalContexts.Snapshot contexts =
+        threadLocalContexts == null ? null : threadLocalContexts.capture();
     Forking.Subtask<T> subtask =
         index -> {
           Callable<T> body =

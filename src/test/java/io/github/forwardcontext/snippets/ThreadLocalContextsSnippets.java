@@ -16,8 +16,8 @@ final class ThreadLocalContextsSnippets {
 
   static ExecutorService setup() {
     // @start region="setup"
-    // Once, at start-up: the MDC joins the contexts that are carried (the current Observation
-    // and the tracing bridges' contexts are found by the global registry itself).
+    // Once, at start-up: the MDC joins the carried contexts. The current Observation, and with it
+    // Micrometer Tracing's current span, is registered in the global registry already.
     ContextRegistry.getInstance().registerThreadLocalAccessor(new Slf4jThreadLocalAccessor());
     ThreadLocalContexts contexts = ThreadLocalContexts.fromGlobalRegistry();
 

@@ -1,7 +1,10 @@
 package io.github.forwardcontext.jmh;
 
 import io.github.forwardcontext.ForwardContext;
+import io.github.forwardcontext.ThreadLocalContexts;
 import io.github.forwardcontext.structured.FanOut;
+import io.micrometer.context.ContextRegistry;
+import io.micrometer.context.ContextSnapshotFactory;
 import io.opentelemetry.context.Context;
 import java.util.List;
 import java.util.concurrent.StructuredTaskScope;
@@ -29,6 +32,19 @@ import org.openjdk.jmh.annotations.OutputTimeUnit;
 public class FanOutBenchmark extends ForkedBenchmark {
   private static final int SUBTASKS = 1000;
   private static final FanOut FAN_OUT = FanOut.named("subtask").withMode(FanOut.Mode.STRUCTURED);
+
+  /** Stands for the MDC: one thread-local value that the subtasks must see. */
+  private static final ThreadLocal<String> REQUEST_ID = new ThreadLocal<>();
+
+  private static final FanOut FAN_OUT_THREAD_LOCALS =
+      FAN_OUT.withThreadLocalContexts(
+          ThreadLocalContexts.using(
+              ContextSnapshotFactory.builder()
+                  .contextRegistry(
+                      new ContextRegistry().registerThreadLocalAccessor("request.id", REQUEST_ID))
+                  .clearMissing(true)
+                  .build()));
+
   private static final FanOut FAN_OUT_VIRTUAL_THREADS =
       FanOut.named("subtask").withMode(FanOut.Mode.VIRTUAL_THREADS);
 
@@ -44,6 +60,20 @@ public class FanOutBenchmark extends ForkedBenchmark {
         () ->
             FAN_OUT_VIRTUAL_THREADS.invokeAll(
                 SUBTASKS, i -> ForwardContext.current().currentTimestep()));
+  }
+
+  @Benchmark
+  public List<Integer> libraryThreadLocalContexts() throws Exception {
+    REQUEST_ID.set("r-1");
+    try {
+      return Peers.CONTEXT.call(
+          () ->
+              FAN_OUT_THREAD_LOCALS.invokeAll(
+                  SUBTASKS,
+                  i -> ForwardContext.current().currentTimestep() + REQUEST_ID.get().length()));
+    } finally {
+      REQUEST_ID.remove();
+    }
   }
 
   @Benchmark
