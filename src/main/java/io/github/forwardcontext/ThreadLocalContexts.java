@@ -7,8 +7,8 @@ import java.util.concurrent.Executor;
 import java.util.concurrent.ExecutorService;
 
 /**
- * Carries the submitter's thread-local contexts (SLF4J MDC, the OpenTelemetry context, the current
- * Micrometer {@code Observation}, ...) into tasks, together with the forward context, through
+ * Carries the submitter's thread-local contexts (SLF4J MDC, the current Micrometer {@code
+ * Observation} and its tracing span, ...) into tasks, together with the forward context, through
  * Micrometer's context-propagation library.
  *
  * <p>The forward context is a scoped value: structured subtasks inherit it, and {@link
@@ -23,8 +23,10 @@ import java.util.concurrent.ExecutorService;
  * <h2>Which contexts</h2>
  *
  * Those whose {@code ThreadLocalAccessor} is in the factory's {@code ContextRegistry}. The global
- * registry finds some by itself (Micrometer's current {@code Observation}; the tracing bridges
- * register theirs); the MDC is registered by the application, with context-propagation's {@code
+ * registry finds Micrometer's current {@code Observation} by itself (micrometer-observation
+ * registers its accessor), and with Micrometer Tracing the observation's span is made current again
+ * with it, so spans opened in the task are its children. Any other thread-local needs an accessor
+ * registered by the application: for the MDC, context-propagation's {@code
  * Slf4jThreadLocalAccessor}.
  *
  * <h2>An optional dependency</h2>

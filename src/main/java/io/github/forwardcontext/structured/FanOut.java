@@ -283,9 +283,9 @@ public final class FanOut {
 
   /**
    * {@return a copy of this fan-out whose subtasks also carry the caller's thread-local contexts}
-   * (SLF4J MDC, the OpenTelemetry context, the current Micrometer {@code Observation}, ...),
-   * captured on the calling thread when the subtasks are forked, restored around each subtask and
-   * cleared after it. The copy shares this fan-out's parallelism bound.
+   * (those that {@code contexts} carries: the SLF4J MDC, the current Micrometer {@code Observation}
+   * and its span, ...), captured once per call on the calling thread, restored around each subtask
+   * and cleared after it. The copy shares this fan-out's parallelism bound.
    *
    * {@snippet class="io.github.forwardcontext.snippets.ThreadLocalContextsSnippets" region="fanOut"
    * }
