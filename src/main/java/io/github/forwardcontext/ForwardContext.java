@@ -40,8 +40,10 @@ import java.util.function.Supplier;
  * <ul>
  *   <li>The thread that bound it, at any depth of its call stack, until the operation ends.
  *   <li>Subtasks forked in a structured task scope ({@code java.util.concurrent}'s preview API)
- *       that was opened while the binding is in effect, and their own forks, to any depth (see
- *       {@code io.github.forwardcontext.structured.FanOut}).
+ *       that was opened while the binding is in effect, and their own forks, to any depth.
+ *   <li>The subtasks of {@code io.github.forwardcontext.structured.FanOut}, in either of its modes:
+ *       forked in a structured task scope where the preview API is available, bound again in each
+ *       plain virtual thread elsewhere.
  * </ul>
  *
  * <h2>Which threads do not</h2>
@@ -51,7 +53,8 @@ import java.util.function.Supplier;
  * started with {@code Thread.ofVirtual().start(...)} or {@code new Thread(...)}. For them, capture
  * the context and bind it again in the task: {@link #wrap(Runnable)}, {@link #wrap(Callable)},
  * {@link #wrapSupplier(Supplier)}, or decorate the executor with {@link
- * #taskWrapping(ExecutorService)}.
+ * #taskWrapping(ExecutorService)}. Thread-locals of other libraries (the SLF4J MDC, the current
+ * Micrometer {@code Observation}) travel the same way with {@link ThreadLocalContexts}.
  *
  * <p>A parallel stream is the treacherous case: the calling thread runs part of the stream itself,
  * and sees the binding there, while the common pool's workers run the rest and see none. Code that
