@@ -46,14 +46,17 @@ final class ContextExecutors {
   static final class ContextExecutorService extends AbstractExecutorService {
     private final ExecutorService delegate;
     private final UnaryOperator<Runnable> wrapping;
+    private final String madeBy;
 
     ContextExecutorService(ExecutorService delegate) {
-      this(delegate, ForwardContext::wrap);
+      this(delegate, ForwardContext::wrap, "ForwardContext.taskWrapping");
     }
 
-    ContextExecutorService(ExecutorService delegate, UnaryOperator<Runnable> wrapping) {
+    ContextExecutorService(
+        ExecutorService delegate, UnaryOperator<Runnable> wrapping, String madeBy) {
       this.delegate = delegate;
       this.wrapping = wrapping;
+      this.madeBy = madeBy;
     }
 
     @Override
@@ -99,7 +102,7 @@ final class ContextExecutors {
 
     @Override
     public String toString() {
-      return "ForwardContext.taskWrapping(" + delegate + ")";
+      return madeBy + "(" + delegate + ")";
     }
   }
 }

@@ -144,7 +144,8 @@ public final class ThreadLocalContexts {
    */
   public ExecutorService taskWrapping(ExecutorService executor) {
     Objects.requireNonNull(executor, "executor");
-    return new ContextExecutors.ContextExecutorService(executor, this::wrap);
+    return new ContextExecutors.ContextExecutorService(
+        executor, this::wrap, "ThreadLocalContexts.taskWrapping");
   }
 
   /**
