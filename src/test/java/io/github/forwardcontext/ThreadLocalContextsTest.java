@@ -5,6 +5,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.micrometer.context.ContextRegistry;
 import io.micrometer.context.ContextSnapshotFactory;
 import io.micrometer.context.integration.Slf4jThreadLocalAccessor;
+import io.micrometer.observation.Observation;
+import io.micrometer.observation.ObservationRegistry;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -84,6 +86,25 @@ class ThreadLocalContextsTest implements NoContextLeftBound {
     for (Future<String> future : futures) {
       assertThat(future.get()).isEqualTo("r-4@11");
     }
+  }
+
+  @Test
+  void theGlobalRegistryCarriesTheCurrentObservationByItself() throws Exception {
+    ObservationRegistry observations = ObservationRegistry.create();
+    observations.observationConfig().observationHandler(context -> true);
+    ExecutorService wrapped = ThreadLocalContexts.fromGlobalRegistry().taskWrapping(pool);
+    Observation request = Observation.start("request", observations);
+
+    Observation seen;
+    try (Observation.Scope scope = request.openScope()) {
+      seen = wrapped.submit(observations::getCurrentObservation).get();
+    } finally {
+      request.stop();
+    }
+    Observation after = pool.submit(observations::getCurrentObservation).get();
+
+    assertThat(seen).isSameAs(request);
+    assertThat(after).isNull();
   }
 
   @Test
