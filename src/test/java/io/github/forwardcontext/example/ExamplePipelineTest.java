@@ -308,6 +308,10 @@ class ExamplePipelineTest {
         "16",
         "--seed",
         "11",
+        // Each request's own passes: with batching on, requests 0 and 2 (same resolution) share a
+        // pass whenever their steps happen to queue together.
+        "--max-batch",
+        "0",
         "--microbatches",
         Integer.toString(microbatches));
   }
