@@ -281,6 +281,7 @@ public record ForwardContext(
    *     per-layer
    */
   public <T extends AttentionMetadata> T attnMetadata(String layerName, Class<T> type) {
+    Objects.requireNonNull(layerName, "layerName");
     Objects.requireNonNull(type, "type");
     AttentionMetadata metadata = attnMetadata;
     if (metadata instanceof PerLayerAttentionMetadata perLayer) {
@@ -291,7 +292,6 @@ public record ForwardContext(
       // Only on failure: the message names the layer, which the hot path must not concatenate.
       return cast(layer, type, "attention metadata of layer '" + layerName + "'");
     }
-    Objects.requireNonNull(layerName, "layerName");
     return cast(metadata, type, "attention metadata");
   }
 

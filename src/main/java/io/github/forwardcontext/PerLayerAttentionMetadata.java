@@ -15,11 +15,14 @@ final class PerLayerAttentionMetadata implements AttentionMetadata.PerLayer {
   // How many known layer names an unknown-layer message lists.
   private static final int NAMES_SHOWN = 5;
 
-  // A LinkedHashMap is a HashMap with a list threaded through it: get() is HashMap's one hash
-  // lookup (String caches its hash; a literal layer name usually hits the identity check in
-  // equals), and the list keeps the caller's order for layers() and the messages.
+  // The LinkedHashMap keeps the caller's order for layers() and the messages. Lookups go through
+  // an open-addressing table of its own instead: names and metadata side by side in one array,
+  // probed linearly at a load factor of at most 1/4, so a read is the name's cached hash, one
+  // array slot (usually the first) and an identity or equals check: no HashMap node to follow.
   private final LinkedHashMap<String, AttentionMetadata> layers;
   private final SequencedMap<String, AttentionMetadata> view;
+  private final Object[] table; // [2i] a layer name or null, [2i + 1] its metadata
+  private final int mask; // slots - 1
   private final int batchSize;
 
   private PerLayerAttentionMetadata(
@@ -27,6 +30,21 @@ final class PerLayerAttentionMetadata implements AttentionMetadata.PerLayer {
     this.layers = layers;
     this.view = Collections.unmodifiableSequencedMap(layers);
     this.batchSize = batchSize;
+    int slots = Integer.highestOneBit(Math.max(1, layers.size()) * 4 - 1) << 1;
+    this.mask = slots - 1;
+    this.table = new Object[slots * 2];
+    for (Map.Entry<String, AttentionMetadata> entry : layers.entrySet()) {
+      int i = slot(entry.getKey().hashCode());
+      while (table[2 * i] != null) {
+        i = (i + 1) & mask;
+      }
+      table[2 * i] = entry.getKey();
+      table[2 * i + 1] = entry.getValue();
+    }
+  }
+
+  private int slot(int hash) {
+    return (hash ^ (hash >>> 16)) & mask;
   }
 
   static PerLayerAttentionMetadata copyOf(Map<String, ? extends AttentionMetadata> layers) {
@@ -92,11 +110,16 @@ final class PerLayerAttentionMetadata implements AttentionMetadata.PerLayer {
 
   /** The layer's metadata; never null. */
   AttentionMetadata layer(String layerName) {
-    AttentionMetadata metadata = layers.get(layerName);
-    if (metadata == null) {
-      throw unknownLayer(Objects.requireNonNull(layerName, "layerName"));
+    Object[] slots = table;
+    for (int i = slot(layerName.hashCode()); ; i = (i + 1) & mask) {
+      Object name = slots[2 * i];
+      if (name == layerName || layerName.equals(name)) {
+        return (AttentionMetadata) slots[2 * i + 1];
+      }
+      if (name == null) {
+        throw unknownLayer(layerName);
+      }
     }
-    return metadata;
   }
 
   private IllegalStateException unknownLayer(String layerName) {

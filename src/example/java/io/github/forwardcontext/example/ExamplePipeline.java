@@ -110,6 +110,13 @@ public final class ExamplePipeline {
     }
     out.printf("  (and %d forward_pass_seconds_bucket lines, for fleet-wide quantiles)%n", buckets);
 
+    if (pipeline.tracing() != null) {
+      out.println();
+      out.println("Span tree of request 0 (its first two passes in full):");
+      pipeline.tracing().printTree(out, "request 0", 2);
+      pipeline.tracing().close();
+    }
+
     if (options.serve() >= 0) {
       try (MetricsServer server = MetricsServer.start(options.serve(), registry)) {
         out.printf(

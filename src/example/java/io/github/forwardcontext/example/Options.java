@@ -23,6 +23,7 @@ import java.util.List;
  * @param maxWaitMillis how long the oldest queued step waits for company before its batch runs
  * @param simulate the base duration in milliseconds of a simulated forward pass ({@link
  *     SimulatedPasses}), or 0 to time the real passes
+ * @param trace whether to record spans and print the span tree of request 0
  */
 record Options(
     int requests,
@@ -37,7 +38,8 @@ record Options(
     double rate,
     int maxBatch,
     int maxWaitMillis,
-    int simulate) {
+    int simulate,
+    boolean trace) {
 
   static final Options DEFAULTS = new Options(6, 24, List.of(1, 2, 4), 4, 4, 64, 42L, -1);
 
@@ -54,7 +56,7 @@ record Options(
       int dim,
       long seed,
       int serve) {
-    this(requests, steps, batchSizes, layers, heads, dim, seed, serve, 1, 0, 8, 0, 0);
+    this(requests, steps, batchSizes, layers, heads, dim, seed, serve, 1, 0, 8, 0, 0, false);
   }
 
   /** Options that time the real passes. */
@@ -84,7 +86,8 @@ record Options(
         rate,
         maxBatch,
         maxWaitMillis,
-        0);
+        0,
+        false);
   }
 
   static final String USAGE =
@@ -109,6 +112,8 @@ record Options(
         --simulate MS       time passes on a simulated clock instead: a pass of batch size b
                             takes MS x (1 + b/8) ms, seeded jitter, 1 in 32 stalls 4x; 0 is off;
                             each request's passes then run directly (--max-batch 0)
+        --trace             spans for requests, passes, layers and heads (OpenTelemetry, in
+                            memory); prints the span tree of request 0 (implies --max-batch 0)
         --help              print this help
       """;
 
@@ -138,10 +143,15 @@ record Options(
     int maxWaitMillis = d.maxWaitMillis;
     int simulate = d.simulate;
     boolean maxBatchSet = false;
+    boolean trace = false;
     for (int i = 0; i < args.length; i++) {
       String flag = args[i];
       if (flag.equals("--help") || flag.equals("-h")) {
         return null;
+      }
+      if (flag.equals("--trace")) {
+        trace = true;
+        continue;
       }
       if (!flag.startsWith("--")) {
         throw new UsageException(
@@ -174,6 +184,13 @@ record Options(
     if (dim % heads != 0) {
       throw new UsageException("--dim " + dim + " must be a multiple of --heads " + heads);
     }
+    if (trace) {
+      // A batched pass serves several requests: it has no single request span to be a child of.
+      if (maxBatchSet && maxBatch > 0) {
+        throw new UsageException("--trace shows each request's own passes: use --max-batch 0");
+      }
+      maxBatch = 0;
+    }
     if (simulate > 0) {
       // A simulated pass takes a known time per request's pass; a batched pass has no such time.
       if (maxBatchSet && maxBatch > 0) {
@@ -195,7 +212,8 @@ record Options(
         rate,
         maxBatch,
         maxWaitMillis,
-        simulate);
+        simulate,
+        trace);
   }
 
   private static double rate(String flag, String value) {

@@ -35,6 +35,7 @@ final class Pipeline {
   private final MicrobatchedForward stepForward;
   private final DenoiseBatchers batchers; // null: --max-batch 0, each request's passes run directly
   private final SimulatedPasses simulated; // null: the real passes are timed
+  private final Tracing tracing; // null: no spans (--trace off)
 
   Pipeline(Options options, MeterRegistry registry, AttentionObserver observer) {
     this.options = options;
@@ -45,10 +46,14 @@ final class Pipeline {
     if (simulated != null) {
       builder.clock(simulated.clock());
     }
+    this.tracing = options.trace() ? new Tracing() : null;
+    if (tracing != null) {
+      builder.observationRegistry(tracing.observations()); // each pass a span
+    }
     this.tracker = builder.build();
     this.transformer =
         new TinyTransformer(
-            options.layers(), options.heads(), options.dim(), options.seed(), observer);
+            options.layers(), options.heads(), options.dim(), options.seed(), observer, tracing);
     this.stepForward =
         new MicrobatchedForward(transformer, transformer.hybrid(), options.microbatches());
     this.batchers =
@@ -103,7 +108,18 @@ final class Pipeline {
     }
   }
 
+  /** {@return the spans of this pipeline's runs, or {@code null} without {@code --trace}} */
+  Tracing tracing() {
+    return tracing;
+  }
+
   Result generate(Request request) throws Exception {
+    return tracing == null
+        ? denoise(request)
+        : tracing.span("request " + request.id(), () -> denoise(request));
+  }
+
+  private Result denoise(Request request) throws Exception {
     // Text encoding: bound with timestep 0 and no attention metadata, as FastVideo binds encoders.
     float[] conditioning = ForwardContext.where(0, null, request).call(this::encodePrompt);
 

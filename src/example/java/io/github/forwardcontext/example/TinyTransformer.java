@@ -28,7 +28,14 @@ final class TinyTransformer {
   private final AttentionObserver observer;
   private final HybridAttention hybrid;
 
+  private final Tracing tracing; // null: no spans
+
   TinyTransformer(int layers, int heads, int dim, long seed, AttentionObserver observer) {
+    this(layers, heads, dim, seed, observer, null);
+  }
+
+  TinyTransformer(
+      int layers, int heads, int dim, long seed, AttentionObserver observer, Tracing tracing) {
     this.layers = layers;
     this.heads = heads;
     this.dim = dim;
@@ -41,9 +48,14 @@ final class TinyTransformer {
     this.w1 = weights(random, layers, dim, 2 * dim);
     this.w2 = weights(random, layers, 2 * dim, dim);
     // Per-head work is CPU-bound: more threads than cores would only queue.
-    this.headFanOut =
+    FanOut headFanOut =
         FanOut.named("attention-head")
             .withMaxParallelism(Runtime.getRuntime().availableProcessors());
+    // With spans, the heads' subtasks carry the current observation: their spans are children of
+    // their layer's.
+    this.headFanOut =
+        tracing == null ? headFanOut : headFanOut.withThreadLocalContexts(tracing.contexts());
+    this.tracing = tracing;
     this.observer = observer;
     this.hybrid = new HybridAttention(layers);
   }
@@ -81,7 +93,17 @@ final class TinyTransformer {
   private float[][][] attention(int layer, float[][][] x) throws Exception {
     float[][][] normed = layerNorm(x);
     List<float[][][]> perHead =
-        headFanOut.invokeAll(heads, head -> attendOneHead(layer, head, normed));
+        tracing == null
+            ? headFanOut.invokeAll(heads, head -> attendOneHead(layer, head, normed))
+            : tracing.span(
+                "attention layer " + layer,
+                () ->
+                    headFanOut.invokeAll(
+                        heads,
+                        head ->
+                            tracing.span(
+                                "attention head " + head,
+                                () -> attendOneHead(layer, head, normed))));
     float[][][] out = new float[x.length][][];
     for (int b = 0; b < x.length; b++) {
       int seq = x[b].length;

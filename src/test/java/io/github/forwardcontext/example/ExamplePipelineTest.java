@@ -181,6 +181,60 @@ class ExamplePipelineTest {
   }
 
   @Test
+  void withTraceTheRunPrintsRequestZerosSpanTreeOfPassesLayersAndHeads() throws Exception {
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    ByteArrayOutputStream err = new ByteArrayOutputStream();
+
+    int code =
+        ExamplePipeline.run(
+            new String[] {
+              "--requests",
+              "2",
+              "--steps",
+              "3",
+              "--batch-sizes",
+              "2",
+              "--layers",
+              "2",
+              "--heads",
+              "2",
+              "--dim",
+              "16",
+              "--trace"
+            },
+            new PrintStream(out, true, StandardCharsets.UTF_8),
+            new PrintStream(err, true, StandardCharsets.UTF_8));
+
+    assertThat(code).as(err.toString(StandardCharsets.UTF_8)).isZero();
+    String text = out.toString(StandardCharsets.UTF_8);
+    List<String> tree =
+        text.lines()
+            .dropWhile(l -> !l.startsWith("Span tree of request 0"))
+            .skip(1)
+            .takeWhile(l -> !l.isBlank())
+            .map(l -> l.replaceAll("  [0-9.]+ ms$", ""))
+            .toList();
+    assertThat(tree)
+        .containsExactly(
+            "  request 0",
+            "    forward pass {batch.size=2, timestep=1000}",
+            "      attention layer 0",
+            "        attention head 0",
+            "        attention head 1",
+            "      attention layer 1",
+            "        attention head 0",
+            "        attention head 1",
+            "    forward pass {batch.size=2, timestep=667}",
+            "      attention layer 0",
+            "        attention head 0",
+            "        attention head 1",
+            "      attention layer 1",
+            "        attention head 0",
+            "        attention head 1",
+            "    ... and 1 more spans like these");
+  }
+
+  @Test
   void theCommandLineRunPrintsEveryPart() throws Exception {
     ByteArrayOutputStream out = new ByteArrayOutputStream();
     ByteArrayOutputStream err = new ByteArrayOutputStream();
