@@ -90,9 +90,10 @@ import java.util.function.Consumer;
  * default buckets would allow {@code 1025 * 23 = 23,575}.
  *
  * <p>{@link Builder#batchSizeBins(int...)} bounds the tags by the bins instead: at most {@code
- * (min(bins, maxBatchSizes) + 1) * (buckets + 4)} series, for example {@code (10 + 1) * 23 = 253}
- * with the bins 1, 2, 4, ..., 512 and the default buckets, while {@link #stats()} keeps every exact
- * size.
+ * (bins + 1) * (buckets + 4)} series, for example {@code (10 + 1) * 23 = 253} with the bins 1, 2,
+ * 4, ..., 512 and the default buckets, however many sizes there are. {@link #stats()} keeps every
+ * exact size up to {@code maxBatchSizes} of them; the passes of further sizes are counted in its
+ * {@code other} row, and still tagged with their bin.
  *
  * <h2>The report</h2>
  *
@@ -226,6 +227,7 @@ public final class BatchSizeTracker {
   private volatile Series[] ordered = new Series[16]; // in the order sizes were first seen
   private volatile int seriesCount; // published after the series is in every array
   private volatile Series other; // created when the cap is first exceeded
+  private volatile Series[] otherByBin; // with bins, past the cap: [bin] its overflow, or null
 
   @SuppressWarnings("unused") // through LAST_REPORT
   private volatile long lastReportNanos;
@@ -580,9 +582,11 @@ public final class BatchSizeTracker {
     for (int i = 0; i < count; i++) {
       addRow(rows, all[i], scratch);
     }
-    Series overflow = other;
-    if (overflow != null) {
-      addRow(rows, overflow, scratch);
+    Series[] byBin = otherByBin;
+    if (byBin != null) {
+      addOverflowRow(rows, byBin, scratch);
+    } else if (other != null) {
+      addRow(rows, other, scratch);
     }
     rows.sort(Comparator.comparingLong(BatchSizeStats::count).reversed());
     return List.copyOf(rows);
@@ -622,7 +626,10 @@ public final class BatchSizeTracker {
       return series;
     }
     Series overflow = other; // set only once the cap is reached: no new size gets a series then
-    return overflow != null ? overflow : addSeries(batchSize);
+    if (overflow == null) {
+      return addSeries(batchSize);
+    }
+    return batchSizeBins == null ? overflow : overflowOfBin(binIndex(batchSize));
   }
 
   private static Series findLarge(Series[] table, int batchSize) {
@@ -649,23 +656,26 @@ public final class BatchSizeTracker {
       return series;
     }
     if (seriesCount >= maxBatchSizes) {
-      Series overflow = other;
-      if (overflow == null) {
+      if (other == null) {
         warn(
             "Batch size "
                 + batchSize
                 + " exceeds the cap of "
                 + maxBatchSizes
                 + " distinct batch sizes (maxBatchSizes); it and every further new batch size"
-                + " are recorded under "
-                + BATCH_SIZE_TAG
-                + "="
-                + OTHER_TAG);
-        overflow = new Series(this, BatchSizeStats.OTHER, OTHER_TAG);
-        register(overflow);
-        other = overflow;
+                + (batchSizeBins == null
+                    ? " are recorded under " + BATCH_SIZE_TAG + "=" + OTHER_TAG
+                    : " are counted in the report's 'other' row, still tagged with their bin"));
+        if (batchSizeBins == null) {
+          Series overflow = new Series(this, BatchSizeStats.OTHER, OTHER_TAG);
+          register(overflow);
+          other = overflow;
+        } else {
+          otherByBin = new Series[batchSizeBins.length + 1];
+          other = overflowOfBin(binIndex(batchSize));
+        }
       }
-      return overflow;
+      return batchSizeBins == null ? other : overflowOfBin(binIndex(batchSize));
     }
     series = new Series(this, batchSize, tagOf(batchSize));
     register(series);
@@ -723,6 +733,60 @@ public final class BatchSizeTracker {
 
   private static int ceilPow2(int n) {
     return n <= 1 ? 1 : Integer.highestOneBit(n - 1) << 1;
+  }
+
+  /** With bins: the index of the smallest bin at or above the size, or the number of bins. */
+  private int binIndex(int batchSize) {
+    int i = Arrays.binarySearch(batchSizeBins, batchSize);
+    return i >= 0 ? i : -i - 1;
+  }
+
+  /**
+   * With bins, past the cap: the series that counts a bin's overflow sizes, for the report's {@code
+   * other} row, and records into the bin's timer.
+   */
+  private Series overflowOfBin(int bin) {
+    Series series = (Series) SLOT.getAcquire(otherByBin, bin);
+    return series != null ? series : addOverflowOfBin(bin);
+  }
+
+  private synchronized Series addOverflowOfBin(int bin) {
+    Series[] byBin = otherByBin;
+    Series series = byBin[bin];
+    if (series == null) {
+      String tag = bin < batchSizeBins.length ? Integer.toString(batchSizeBins[bin]) : OTHER_TAG;
+      series = new Series(this, BatchSizeStats.OTHER, tag);
+      register(series);
+      SLOT.setRelease(byBin, bin, series);
+    }
+    return series;
+  }
+
+  /** One {@code other} row for the overflow of every bin. */
+  private static void addOverflowRow(List<BatchSizeStats> rows, Series[] byBin, long[] scratch) {
+    long[] total = new long[scratch.length];
+    long present = 0;
+    for (Series series : byBin) {
+      if (series == null) {
+        continue;
+      }
+      long octaves = series.merge(scratch);
+      for (long o = octaves; o != 0; o &= o - 1) {
+        int base = Long.numberOfTrailingZeros(o) * DurationHistogram.SUB_BUCKETS;
+        for (int s = 0; s < DurationHistogram.SUB_BUCKETS; s++) {
+          total[base + s] += scratch[base + s];
+        }
+      }
+      present |= octaves;
+    }
+    long count = DurationHistogram.count(total, present);
+    if (count > 1) {
+      rows.add(
+          new BatchSizeStats(
+              BatchSizeStats.OTHER,
+              count,
+              DurationHistogram.medianNanos(total, present, count) / 1e6));
+    }
   }
 
   /**

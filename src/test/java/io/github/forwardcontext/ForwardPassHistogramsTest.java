@@ -197,6 +197,41 @@ class ForwardPassHistogramsTest implements NoContextLeftBound {
   }
 
   @Test
+  void pastTheCapSizesKeepTheirBinTagAndMeetInTheReportsOtherRow() {
+    PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    BatchSizeTracker tracker =
+        BatchSizeTracker.builder(registry)
+            .clock(clock)
+            .publishHistogram() // default cap: 256 exact sizes
+            .batchSizeBins(1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+            .build();
+    for (int size = 1; size <= 400; size++) {
+      pass(tracker, size, 1);
+      pass(tracker, size, 1);
+    }
+    pass(tracker, 600, 1); // beyond the largest bin, beyond the cap
+    pass(tracker, 600, 1);
+
+    // 257..400 are beyond the cap of exact sizes but within bin 512: tagged 512, not other.
+    assertThat(count(registry, "512")).isEqualTo(2 * (400 - 256));
+    assertThat(count(registry, "256")).isEqualTo(2 * (256 - 128));
+    assertThat(count(registry, "other")).isEqualTo(2);
+    List<BatchSizeStats> rows = tracker.stats();
+    assertThat(rows).hasSize(256 + 1);
+    assertThat(rows)
+        .filteredOn(BatchSizeStats::isOther)
+        .singleElement()
+        .extracting(BatchSizeStats::count)
+        .isEqualTo(2L * (400 - 256) + 2);
+    assertThat(rows.stream().mapToLong(BatchSizeStats::count).sum()).isEqualTo(2L * 400 + 2);
+  }
+
+  private static long count(PrometheusMeterRegistry registry, String tag) {
+    Timer timer = registry.find("forward.pass").tag("batch.size", tag).timer();
+    return timer == null ? 0 : timer.count();
+  }
+
+  @Test
   void binsMustBeNotNegativeAndStrictlyIncreasing() {
     BatchSizeTracker.Builder builder = BatchSizeTracker.builder(new SimpleMeterRegistry());
 
