@@ -135,7 +135,9 @@ import java.util.function.Consumer;
  *       is ignored.
  * </ul>
  *
- * The first failure of each kind is logged at {@code WARNING}, later ones at {@code DEBUG}.
+ * The first failure of each kind is logged at {@code WARNING}, later ones at {@code DEBUG}; for
+ * timer registration, the first failure of each tag. A registration retry holds only its own size's
+ * lock: the passes of other sizes, and new sizes, never wait for it.
  *
  * <h2>Observations</h2>
  *
@@ -828,7 +830,10 @@ public final class BatchSizeTracker {
               : Math.min(MAX_RETRY_NANOS, series.retryBackoffNanos * 2);
       series.retryBackoffNanos = backoff;
       series.retryAtNanos = safeNow() + backoff;
+      boolean first = !series.registrationWarned;
+      series.registrationWarned = true;
       registrationFailures.log(
+          first,
           "Could not register the timer "
               + METER_NAME
               + "{"
@@ -837,7 +842,8 @@ public final class BatchSizeTracker {
               + series.tag
               + "}: its passes are counted in stats() but not in the registry until registration"
               + " succeeds; retrying in "
-              + Duration.ofNanos(backoff),
+              + Duration.ofNanos(backoff)
+              + (first ? ". Further failures of this tag are logged at DEBUG." : ""),
           e);
     }
   }
@@ -847,7 +853,8 @@ public final class BatchSizeTracker {
     if (now - series.retryAtNanos < 0) {
       return null; // not due: no lock taken
     }
-    synchronized (this) {
+    // The series' own lock: a retry never holds up the passes of other sizes, nor new sizes.
+    synchronized (series) {
       if (series.timer == null && now - series.retryAtNanos >= 0) {
         register(series);
       }
@@ -1019,8 +1026,9 @@ public final class BatchSizeTracker {
     final int batchSize;
     final String tag;
     volatile Timer timer; // null while registration failed; retried from the passes
-    volatile long retryAtNanos; // written under the tracker's lock
-    long retryBackoffNanos; // under the tracker's lock
+    volatile long retryAtNanos; // written under the tracker's lock, then the series' own
+    long retryBackoffNanos; // likewise
+    boolean registrationWarned; // likewise: each tag's first failure is a WARNING
 
     Series(BatchSizeTracker tracker, int batchSize, String tag) {
       this.tracker = tracker;
@@ -1046,12 +1054,18 @@ public final class BatchSizeTracker {
     }
 
     void log(String message, Throwable e) {
+      boolean first = !warned.get() && warned.compareAndSet(false, true);
+      log(
+          first,
+          first ? message + ". Further " + what + " failures are logged at DEBUG." : message,
+          e);
+    }
+
+    /** Logs at WARNING if {@code warn}, else at DEBUG. */
+    void log(boolean warn, String message, Throwable e) {
       try {
-        if (!warned.get() && warned.compareAndSet(false, true)) {
-          LOG.log(
-              System.Logger.Level.WARNING,
-              message + ". Further " + what + " failures are logged at DEBUG.",
-              e);
+        if (warn) {
+          LOG.log(System.Logger.Level.WARNING, message, e);
         } else {
           LOG.log(System.Logger.Level.DEBUG, message, e);
         }

@@ -285,6 +285,31 @@ class FailureIsolationTest implements NoContextLeftBound {
   }
 
   @Test
+  void eachTagsFirstRegistrationFailureIsAWarningAndItsRetriesAreQuiet() {
+    registry
+        .config()
+        .meterFilter(
+            new MeterFilter() {
+              @Override
+              public Meter.Id map(Meter.Id id) {
+                throw new IllegalStateException("filter bug");
+              }
+            });
+    BatchSizeTracker tracker = BatchSizeTracker.builder(registry).clock(clock).build();
+
+    for (int i = 0; i < 300; i++) { // 3 s of passes of two sizes: retries at 1 s and 3 s
+      tracker.where(0, new TestMetadata(8)).run(() -> clock.advanceMillis(5));
+      tracker.where(0, new TestMetadata(4)).run(() -> clock.advanceMillis(5));
+    }
+
+    assertThat(log.messages(Level.WARNING))
+        .hasSize(2)
+        .anySatisfy(m -> assertThat(m).contains("forward.pass{batch.size=8}"))
+        .anySatisfy(m -> assertThat(m).contains("forward.pass{batch.size=4}"));
+    assertThat(log.messages(Level.FINE)).isNotEmpty().allMatch(m -> m.contains("retrying"));
+  }
+
+  @Test
   void aClockThatGoesBackwardsRecordsZeroLengthPassesInStatsAndMicrometerAlike() {
     BatchSizeTracker tracker = BatchSizeTracker.builder(registry).clock(clock).build();
 

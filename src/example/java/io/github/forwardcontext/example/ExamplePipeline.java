@@ -7,7 +7,6 @@ import java.io.Console;
 import java.io.PrintStream;
 import java.util.HexFormat;
 import java.util.List;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
@@ -122,7 +121,13 @@ public final class ExamplePipeline {
         out.printf(
             "%nServing http://127.0.0.1:%d/metrics until interrupted (Ctrl-C)%n", server.port());
         out.flush();
-        new CountDownLatch(1).await();
+        // Until interrupted, or until the process that started this one ends: a fleet worker
+        // whose demo or test was killed outright must not serve on forever.
+        ProcessHandle.current()
+            .parent()
+            .map(ProcessHandle::onExit)
+            .orElseGet(java.util.concurrent.CompletableFuture::new)
+            .join();
       }
     }
     return 0;
