@@ -26,9 +26,11 @@ import java.util.Objects;
  *
  * <h2>Turning them on</h2>
  *
- * A library leaves histograms off; the application turns them on, with the tracker's builder (once
- * it offers histograms) or, when no tracker is built by the application (global tracking), with
- * {@link #filter()} on the registry.
+ * A library leaves histograms off; the application turns them on, with the tracker's builder
+ * ({@link BatchSizeTracker.Builder#publishHistogram()}) or, when no tracker is built by the
+ * application (global tracking), with {@link #filter()} on the registry. The filter does not lower
+ * the tracker's cap: with the global tracker's cap of 1024 and the default buckets, up to {@code
+ * 1025 * 23 = 23,575} series.
  *
  * <h2>The default buckets</h2>
  *

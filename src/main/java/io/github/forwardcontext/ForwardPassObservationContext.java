@@ -21,7 +21,8 @@ public final class ForwardPassObservationContext extends Observation.Context {
    *
    * @param forwardContext the context the pass binds
    * @param batchSizeTag the value of the pass's {@value BatchSizeTracker#BATCH_SIZE_TAG} tag: the
-   *     decimal batch size, or {@value BatchSizeTracker#OTHER_TAG} beyond the tracker's cap
+   *     decimal batch size, its bin's upper bound when the tracker has bins, or {@value
+   *     BatchSizeTracker#OTHER_TAG} beyond the tracker's cap
    */
   public ForwardPassObservationContext(ForwardContext forwardContext, String batchSizeTag) {
     this.forwardContext = Objects.requireNonNull(forwardContext, "forwardContext");

@@ -37,8 +37,9 @@ public enum ForwardPassObservationDocumentation implements ObservationDocumentat
   /** The low-cardinality keys of a pass observation. */
   public enum LowCardinalityKeys implements KeyName {
     /**
-     * The pass's batch size as the tracker tags it: the decimal size, or {@value
-     * BatchSizeTracker#OTHER_TAG} beyond the cap.
+     * The pass's batch size as the tracker tags it: the decimal size, its bin's upper bound with
+     * {@linkplain BatchSizeTracker.Builder#batchSizeBins(int...) bins}, or {@value
+     * BatchSizeTracker#OTHER_TAG} beyond the cap (or beyond the largest bin).
      */
     BATCH_SIZE {
       @Override

@@ -15,8 +15,10 @@ import java.util.concurrent.ExecutorService;
  * ForwardContext#wrap(Runnable)} binds it again elsewhere. Thread-local contexts are not inherited
  * at all. A {@code ThreadLocalContexts} captures them, with a {@code ContextSnapshotFactory}, on
  * the thread that submits a task, restores them around the task on the thread that runs it, and
- * puts back what that thread had before (clearing what it did not have) when the task ends, so a
- * pool thread keeps nothing of the task.
+ * puts back what that thread had before when the task ends, so a pool thread keeps nothing of the
+ * task. {@link #fromGlobalRegistry()} also clears, for the task, the contexts the submitter did not
+ * have; with {@link #using(ContextSnapshotFactory)} that is the factory's {@code clearMissing}
+ * setting.
  *
  * {@snippet class="io.github.forwardcontext.snippets.ThreadLocalContextsSnippets" region="setup"}
  *
