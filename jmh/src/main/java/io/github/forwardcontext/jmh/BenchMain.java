@@ -78,7 +78,7 @@ public final class BenchMain {
               "TrackedPassBenchmark.tracked",
               "TrackedPassBenchmark.naiveMicrometer",
               "distinctSizes=8",
-              1.0,
+              0.9,
               true),
           new Ratio(
               "tracked pass, 1024 vs 1 batch sizes",
