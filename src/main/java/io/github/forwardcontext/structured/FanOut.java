@@ -87,9 +87,14 @@ import java.util.concurrent.TimeoutException;
  * kind of CPU-bound work is thus a process-wide bound. Tasks over the bound wait for a permit in
  * their own (cheap, virtual) thread; the deadline counts that wait.
  *
- * <p>A task that fans out again through the same bounded fan-out lends its permit to its own
- * subtasks while it waits for them, and takes a permit again before it goes on, so nested calls
- * never deadlock and the bound still holds.
+ * <p>A task of a bounded fan-out that calls a {@code FanOut} (this one, or any other) lends its
+ * permit while it waits for that call's subtasks, and takes a permit again before it goes on, so
+ * the bound still holds. Nested calls through a bounded fan-out therefore do not deadlock as long
+ * as every thread in between waits in a {@code FanOut} call. A task that waits for other threads in
+ * any other way (a {@link io.github.forwardcontext.Microbatches} call, its own {@code
+ * StructuredTaskScope}, a {@code Future}) keeps its permit while it waits: if those threads call
+ * the same bounded fan-out while such waiting tasks hold all its permits, they wait for a permit
+ * forever, or until the deadline passes.
  *
  * <h2>Structure rules</h2>
  *
@@ -373,7 +378,8 @@ public final class FanOut {
               };
           return contexts == null ? body : contexts.wrap(body);
         };
-    boolean lent = bound != null && bound.lendIfHeld();
+    // The calling thread waits below: a permit it holds, of any bounded fan-out, is lent meanwhile.
+    Permits lent = Permits.lendIfHeld();
     try {
       return forking.forkAll(name, count, subtask, deadline);
     } catch (Forking.SubtaskFailed failed) {
@@ -401,8 +407,8 @@ public final class FanOut {
       Thread.currentThread().interrupt();
       throw interrupted;
     } finally {
-      if (lent) {
-        bound.takeBack();
+      if (lent != null) {
+        lent.takeBack();
       }
     }
   }
@@ -437,9 +443,10 @@ public final class FanOut {
   /**
    * The permits of one bounded fan-out, shared by all its calls. A task body holds one while it
    * runs; the holder is recorded in a scoped value (owner thread and pool), so that a nested call
-   * through the same pool from that very thread can lend the permit to its subtasks while it waits
-   * for them. The owner check matters: in the structured mode the binding is inherited by every
-   * descendant thread, and only the thread that acquired may release.
+   * of any fan-out from that very thread can lend the permit while the thread waits for it. The
+   * owner check matters: in the structured mode the binding is inherited by every descendant
+   * thread, and only the thread that acquired may release. A thread holds at most one permit: the
+   * bodies of a nested bounded call run in threads of their own.
    */
   private static final class Permits {
     private static final ScopedValue<Lease> HELD = ScopedValue.newInstance();
@@ -465,17 +472,20 @@ public final class FanOut {
       }
     }
 
-    /** Releases the current thread's permit of this pool, if it holds one; {@return whether} */
-    boolean lendIfHeld() {
+    /**
+     * Releases the permit the current thread holds, of whichever pool; {@return that pool, or
+     * {@code null} if the thread holds none}
+     */
+    static Permits lendIfHeld() {
       if (!HELD.isBound()) {
-        return false;
+        return null;
       }
       Lease lease = HELD.get();
-      if (lease.pool != this || lease.holder != Thread.currentThread()) {
-        return false;
+      if (lease.holder != Thread.currentThread()) {
+        return null;
       }
-      semaphore.release();
-      return true;
+      lease.pool.semaphore.release();
+      return lease.pool;
     }
 
     /** Takes a lent permit back, whatever the interrupt status (which it leaves as it is). */

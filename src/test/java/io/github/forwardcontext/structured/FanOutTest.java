@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.catchThrowable;
 
 import io.github.forwardcontext.AttentionMetadata;
 import io.github.forwardcontext.ForwardContext;
+import io.github.forwardcontext.Microbatches;
 import io.github.forwardcontext.NoContextLeftBound;
 import java.io.IOException;
 import java.lang.management.ManagementFactory;
@@ -411,6 +412,62 @@ class FanOutTest implements NoContextLeftBound {
 
     assertThat(results).containsExactly(List.of(0, 1), List.of(10, 11));
     assertThat(innerHighWater).hasValue(2);
+  }
+
+  @Test
+  void aTaskLendsItsPermitWhileItWaitsInAnotherFanOutWhoseSubtasksCallTheBoundedOneAgain()
+      throws Exception {
+    FanOut bounded = FanOut.named("bounded").withMaxParallelism(1);
+    // The deadline turns a deadlock into a failure instead of a hang; the copy shares the bound.
+    FanOut outer = bounded.withDeadline(Duration.ofSeconds(60));
+    FanOut between = FanOut.named("between");
+    AtomicInteger innerRunning = new AtomicInteger();
+    AtomicInteger innerHighWater = new AtomicInteger();
+    CyclicBarrier alone = new CyclicBarrier(1);
+
+    // The outer task holds the only permit while it waits in 'between', whose subtasks need one.
+    List<List<List<Integer>>> results =
+        outer.invokeAll(
+            1,
+            o ->
+                between.invokeAll(
+                    2,
+                    b ->
+                        bounded.invokeAll(
+                            2,
+                            i -> enterAndWait(innerRunning, innerHighWater, alone, b * 10 + i))));
+
+    assertThat(results).containsExactly(List.of(List.of(0, 1), List.of(10, 11)));
+    assertThat(innerHighWater).hasValue(1);
+  }
+
+  @Test
+  void aTaskWaitingInMicrobatchesKeepsItsPermitSoTheBoundedFanOutBelowWaitsUntilItsDeadline()
+      throws Exception {
+    FanOut bounded = FanOut.named("bounded").withMaxParallelism(1);
+    FanOut inner = bounded.withDeadline(Duration.ofMillis(100));
+    AtomicBoolean innerRan = new AtomicBoolean();
+
+    // The outer task holds the only permit and keeps it while it waits in Microbatches.
+    Throwable thrown =
+        catchThrowable(
+            () ->
+                bounded.invokeAll(
+                    1,
+                    o ->
+                        ForwardContext.where(0, META)
+                            .call(
+                                () ->
+                                    Microbatches.of(META)
+                                        .call(
+                                            m ->
+                                                inner.invokeAll(
+                                                    1, i -> innerRan.getAndSet(true))))));
+
+    assertThat(thrown)
+        .isInstanceOf(TimeoutException.class)
+        .hasMessageContaining("fan-out 'bounded' of 1 subtasks did not finish");
+    assertThat(innerRan).isFalse();
   }
 
   @Test
