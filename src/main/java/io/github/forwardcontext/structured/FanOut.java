@@ -96,6 +96,11 @@ import java.util.concurrent.TimeoutException;
  * the same bounded fan-out while such waiting tasks hold all its permits, they wait for a permit
  * forever, or until the deadline passes.
  *
+ * <p>A task interrupted while it waits to take a permit back (cancelled, because a sibling failed
+ * or a deadline passed) stops waiting at once: the nested call throws {@link InterruptedException}
+ * and the task, which then holds no permit, ends with that cancellation. A task that catches it and
+ * goes on computing runs outside the bound.
+ *
  * <h2>Structure rules</h2>
  *
  * In the structured mode, the JDK enforces the nesting of scopes and bindings with {@link
@@ -359,6 +364,25 @@ public final class FanOut {
     if (count < 0) {
       throw new IllegalArgumentException("count must be >= 0 but was " + count);
     }
+    // The calling thread waits in fork: a permit it holds, of any bounded fan-out, is lent
+    // meanwhile.
+    Permits.Lease lent = Permits.lendIfHeld();
+    if (lent == null) {
+      return fork(count, task);
+    }
+    List<T> results;
+    try {
+      results = fork(count, task);
+    } catch (Throwable outcome) {
+      lent.takeBack(outcome);
+      throw outcome;
+    }
+    lent.takeBack(null);
+    return results;
+  }
+
+  private <T, E extends Exception> List<T> fork(int count, IndexedTask<? extends T, E> task)
+      throws E, InterruptedException, TimeoutException {
     Forking forking = mode == Mode.STRUCTURED ? STRUCTURED_FORKING : VirtualThreads.INSTANCE;
     Queue<Throwable> failures = new ConcurrentLinkedQueue<>();
     Permits bound = permits;
@@ -378,8 +402,6 @@ public final class FanOut {
               };
           return contexts == null ? body : contexts.wrap(body);
         };
-    // The calling thread waits below: a permit it holds, of any bounded fan-out, is lent meanwhile.
-    Permits lent = Permits.lendIfHeld();
     try {
       return forking.forkAll(name, count, subtask, deadline);
     } catch (Forking.SubtaskFailed failed) {
@@ -406,10 +428,6 @@ public final class FanOut {
       suppressOthers(interrupted, failures);
       Thread.currentThread().interrupt();
       throw interrupted;
-    } finally {
-      if (lent != null) {
-        lent.takeBack();
-      }
     }
   }
 
@@ -451,7 +469,41 @@ public final class FanOut {
   private static final class Permits {
     private static final ScopedValue<Lease> HELD = ScopedValue.newInstance();
 
-    private record Lease(Permits pool, Thread holder) {}
+    /** A permit held by {@code holder}; {@code lent} is read and written by the holder only. */
+    static final class Lease {
+      private final Permits pool;
+      private final Thread holder;
+      private boolean lent;
+
+      private Lease(Permits pool, Thread holder) {
+        this.pool = pool;
+        this.holder = holder;
+      }
+
+      /**
+       * Takes the lent permit back, after the nested call ended with {@code outcome} (null if it
+       * returned). An interrupt while waiting for it (a cancellation) ends the wait at once: the
+       * holder then throws {@link InterruptedException}, with its interrupt status set, and holds
+       * no permit, which {@link #callHolding} does not release.
+       */
+      void takeBack(Throwable outcome) throws InterruptedException {
+        if (!pool.semaphore.tryAcquire()) {
+          try {
+            pool.semaphore.acquire();
+          } catch (InterruptedException cancelled) {
+            Thread.currentThread().interrupt();
+            if (outcome instanceof InterruptedException alreadyInterrupted) {
+              throw alreadyInterrupted;
+            }
+            if (outcome != null) {
+              cancelled.addSuppressed(outcome);
+            }
+            throw cancelled;
+          }
+        }
+        lent = false;
+      }
+    }
 
     final int max;
     private final Semaphore semaphore;
@@ -464,33 +516,32 @@ public final class FanOut {
     <T, E extends Exception> T callHolding(IndexedTask<? extends T, E> task, int index)
         throws E, InterruptedException {
       semaphore.acquire();
+      Lease lease = new Lease(this, Thread.currentThread());
       try {
-        return ScopedValue.where(HELD, new Lease(this, Thread.currentThread()))
-            .call(() -> task.call(index));
+        return ScopedValue.where(HELD, lease).call(() -> task.call(index));
       } finally {
-        semaphore.release();
+        if (!lease.lent) {
+          semaphore.release();
+        }
       }
     }
 
     /**
-     * Releases the permit the current thread holds, of whichever pool; {@return that pool, or
-     * {@code null} if the thread holds none}
+     * Releases the permit the current thread holds, of whichever pool; {@return its lease, to take
+     * it back with, or {@code null} if the thread holds none}
      */
-    static Permits lendIfHeld() {
+    static Lease lendIfHeld() {
       if (!HELD.isBound()) {
         return null;
       }
       Lease lease = HELD.get();
-      if (lease.holder != Thread.currentThread()) {
+      // Not held if lent and not taken back: a task that caught the cancellation and went on.
+      if (lease.holder != Thread.currentThread() || lease.lent) {
         return null;
       }
+      lease.lent = true;
       lease.pool.semaphore.release();
-      return lease.pool;
-    }
-
-    /** Takes a lent permit back, whatever the interrupt status (which it leaves as it is). */
-    void takeBack() {
-      semaphore.acquireUninterruptibly();
+      return lease;
     }
   }
 }

@@ -471,6 +471,69 @@ class FanOutTest implements NoContextLeftBound {
   }
 
   @Test
+  void aTaskCancelledWhileItWaitsToTakeItsPermitBackEndsAtOnceWithTheCancellation()
+      throws Exception {
+    FanOut bounded = FanOut.named("bounded").withMaxParallelism(1);
+    FanOut between = FanOut.named("between");
+    CountDownLatch otherHoldsThePermit = new CountDownLatch(1);
+    CountDownLatch release = new CountDownLatch(1);
+    AtomicBoolean otherFinished = new AtomicBoolean();
+    AtomicReference<Thread> other = new AtomicReference<>();
+    AtomicReference<Throwable> thrown = new AtomicReference<>();
+
+    Thread caller =
+        Thread.ofVirtual()
+            .start(
+                () -> {
+                  try {
+                    bounded.invokeAll(
+                        1,
+                        task ->
+                            between.invokeAll(
+                                1,
+                                b -> {
+                                  // The task's permit is lent now: another call takes it and
+                                  // keeps it, so the task cannot take it back.
+                                  other.set(
+                                      Thread.ofVirtual()
+                                          .start(
+                                              () -> {
+                                                try {
+                                                  bounded.invokeAll(
+                                                      1,
+                                                      o -> {
+                                                        otherHoldsThePermit.countDown();
+                                                        return release.await(60, TimeUnit.SECONDS);
+                                                      });
+                                                } catch (Exception e) {
+                                                  throw new AssertionError(e);
+                                                }
+                                                otherFinished.set(true);
+                                              }));
+                                  otherHoldsThePermit.await();
+                                  return b;
+                                }));
+                  } catch (Throwable t) {
+                    thrown.set(t);
+                  }
+                });
+    otherHoldsThePermit.await();
+    caller.interrupt();
+    caller.join();
+
+    // The caller's call ended while the other call still held the only permit.
+    assertThat(otherFinished).isFalse();
+    assertThat(thrown.get()).isInstanceOf(InterruptedException.class);
+    release.countDown();
+    other.get().join();
+    assertThat(otherFinished).isTrue();
+    // The permit is back in the pool: a new call gets it (the deadline turns a leak into a
+    // failure).
+    assertThat(bounded.withDeadline(Duration.ofSeconds(60)).invokeAll(1, i -> i))
+        .containsExactly(0);
+  }
+
+  @Test
   void worksWithoutABoundContextAndWithNoTasks() throws Exception {
     assertThat(FanOut.named("free").invokeAll(2, i -> ForwardContext.isBound()))
         .containsExactly(false, false);
