@@ -48,7 +48,9 @@ import java.util.concurrent.TimeoutException;
  *
  * <p>Both modes keep the same contract, described below, and use the same thread names. Neither
  * carries thread-locals (SLF4J MDC, the OpenTelemetry context, the current Micrometer {@code
- * Observation}): a fan-out made by {@link #withThreadLocalContexts(ThreadLocalContexts)} does.
+ * Observation}): a fan-out made by {@link #withThreadLocalContexts(ThreadLocalContexts)} does. Only
+ * the values of the caller's {@link InheritableThreadLocal}s reach the subtasks, as they reach
+ * every new thread.
  *
  * <h2>Life cycle of a call</h2>
  *

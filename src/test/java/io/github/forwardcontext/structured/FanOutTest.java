@@ -534,6 +534,23 @@ class FanOutTest implements NoContextLeftBound {
   }
 
   @Test
+  void aSubtaskStartsWithTheCallersInheritableThreadLocalsAndNoOtherThreadLocal() throws Exception {
+    InheritableThreadLocal<String> inheritable = new InheritableThreadLocal<>();
+    ThreadLocal<String> plain = new ThreadLocal<>();
+    inheritable.set("inherited");
+    plain.set("not inherited");
+    try {
+      assertThat(
+              FanOut.named("locals")
+                  .invokeAll(1, i -> Arrays.asList(inheritable.get(), plain.get())))
+          .containsExactly(Arrays.asList("inherited", null));
+    } finally {
+      inheritable.remove();
+      plain.remove();
+    }
+  }
+
+  @Test
   void worksWithoutABoundContextAndWithNoTasks() throws Exception {
     assertThat(FanOut.named("free").invokeAll(2, i -> ForwardContext.isBound()))
         .containsExactly(false, false);
