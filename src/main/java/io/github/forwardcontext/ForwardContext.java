@@ -240,10 +240,17 @@ public record ForwardContext(
    * @param <T> the metadata type
    * @throws IllegalStateException if this context has no attention metadata
    * @throws ClassCastException if the metadata is not an instance of {@code type}; the message
-   *     names both the expected and the actual type
+   *     names both the expected and the actual type, or, if the metadata is {@linkplain
+   *     AttentionMetadata#perLayer(Map) per-layer}, says so, names some of its layers and points to
+   *     {@link #attnMetadata(String, Class)}
    */
   public <T extends AttentionMetadata> T attnMetadata(Class<T> type) {
-    return cast(attnMetadata, type, "attention metadata");
+    Objects.requireNonNull(type, "type");
+    AttentionMetadata metadata = attnMetadata;
+    if (metadata instanceof PerLayerAttentionMetadata perLayer && !type.isInstance(metadata)) {
+      throw perLayer.notOne(type);
+    }
+    return cast(metadata, type, "attention metadata");
   }
 
   /**

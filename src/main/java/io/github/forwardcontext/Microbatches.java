@@ -1,6 +1,5 @@
 package io.github.forwardcontext;
 
-import java.lang.reflect.UndeclaredThrowableException;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
@@ -31,14 +30,19 @@ import java.util.concurrent.atomic.AtomicReference;
  *       returns when every one of them has finished, never earlier: no thread outlives the call.
  *   <li>The results come back in microbatch order.
  *   <li>The first microbatch to fail cancels the others (their threads are interrupted) and the
- *       call throws that microbatch's exception itself, not wrapped. The failures of the other
- *       microbatches are attached to it as {@linkplain Throwable#getSuppressed() suppressed}
- *       exceptions, except the {@link InterruptedException} with which a cancelled microbatch ends:
- *       that is the cancellation, not a failure of its own.
+ *       call throws that microbatch's failure itself, never wrapped, whatever its type: an
+ *       exception of the task's type {@code E}, an unchecked exception, an {@link Error}, and also
+ *       a checked exception or a raw {@link Throwable} that the task threw without declaring it.
+ *       The failures of the other microbatches are attached to it as {@linkplain
+ *       Throwable#getSuppressed() suppressed} exceptions, except the {@link InterruptedException}
+ *       with which a cancelled microbatch ends: that is the cancellation, not a failure of its own.
  *   <li>If the calling thread is interrupted before or while it waits, the microbatches are
- *       cancelled, the call waits for their threads to end and throws {@link InterruptedException}.
+ *       cancelled, the call waits for their threads to end and throws {@link InterruptedException},
+ *       with the calling thread's interrupt status set again, so that the code above it sees the
+ *       interrupt too: as {@link io.github.forwardcontext.structured.FanOut} does.
  *   <li>A microbatch's thread is a plain virtual thread: it sees the forward context bound for it,
- *       not the caller's other scoped values or thread locals.
+ *       not the caller's other scoped values. Like every new thread, it starts with the values of
+ *       the caller's {@link InheritableThreadLocal}s, and no other thread-local.
  * </ul>
  *
  * <h2>Timing</h2>
@@ -60,16 +64,18 @@ public final class Microbatches {
    * ForwardContext#current()}.
    *
    * @param <R> the result type
+   * @param <E> the checked exception the task may throw; a task that throws none gets {@link
+   *     RuntimeException} inferred, and its caller need not handle any
    */
   @FunctionalInterface
-  public interface Task<R> {
+  public interface Task<R, E extends Exception> {
     /**
      * {@return the microbatch's result}
      *
      * @param index the microbatch's index, from 0 to {@code count - 1}
-     * @throws Exception if the microbatch fails
+     * @throws E if the microbatch fails
      */
-    R call(int index) throws Exception;
+    R call(int index) throws E;
   }
 
   private final List<AttentionMetadata> metadata;
@@ -129,16 +135,23 @@ public final class Microbatches {
    * forward context with the microbatch's metadata, and returns the results in microbatch order.
    * See the class description for the life cycle.
    *
+   * <p>The caller handles what the task declares and nothing more: with a task that throws no
+   * checked exception, {@code E} is inferred as {@link RuntimeException}, and only {@link
+   * InterruptedException} remains.
+   *
    * @param task the work of a microbatch
    * @param <R> the result type
+   * @param <E> the checked exception the task may throw
    * @return the results, in microbatch order (a microbatch may return {@code null})
-   * @throws Exception the exception of the first microbatch to fail, as itself
-   * @throws InterruptedException if the calling thread was interrupted before or while waiting
+   * @throws E the failure of the first microbatch to fail, as itself
+   * @throws InterruptedException if the calling thread was interrupted before or while waiting; its
+   *     interrupt status is then set
    * @throws IllegalStateException if no forward context is bound
    * @throws IllegalArgumentException if this is {@linkplain #timedBy(BatchSizeTracker) timed} and a
    *     microbatch's metadata reports a negative batch size
    */
-  public <R> List<R> call(Task<? extends R> task) throws Exception {
+  public <R, E extends Exception> List<R> call(Task<? extends R, E> task)
+      throws E, InterruptedException {
     Objects.requireNonNull(task, "task");
     ForwardContext outer = ForwardContext.current();
     int count = metadata.size();
@@ -154,7 +167,8 @@ public final class Microbatches {
         passes[i] = tracker.where(outer.currentTimestep(), m, outer.forwardBatch());
       }
     }
-    if (Thread.interrupted()) {
+    if (Thread.currentThread().isInterrupted()) {
+      // The status stays set, as after an interrupt while waiting.
       throw new InterruptedException("interrupted before the microbatches started");
     }
     return new Run<R>(count).call(task, contexts, passes);
@@ -183,9 +197,9 @@ public final class Microbatches {
       this.results = new Object[count];
     }
 
-    List<R> call(
-        Task<? extends R> task, ForwardContext[] contexts, BatchSizeTracker.TrackedPass[] passes)
-        throws Exception {
+    <E extends Exception> List<R> call(
+        Task<? extends R, E> task, ForwardContext[] contexts, BatchSizeTracker.TrackedPass[] passes)
+        throws E, InterruptedException {
       for (int i = 0; i < threads.length; i++) {
         int index = i;
         ForwardContext context = contexts[i];
@@ -223,6 +237,7 @@ public final class Microbatches {
           }
           others.forEach(interrupted::addSuppressed);
         }
+        Thread.currentThread().interrupt();
         throw interrupted;
       }
       Throwable failure = first.get();
@@ -230,22 +245,23 @@ public final class Microbatches {
         synchronized (others) {
           others.forEach(failure::addSuppressed);
         }
-        if (failure instanceof Exception e) {
-          throw e;
-        }
-        if (failure instanceof Error e) {
-          throw e;
-        }
-        throw new UndeclaredThrowableException(failure);
+        throw Run.<RuntimeException>sneaky(failure);
       }
       @SuppressWarnings("unchecked")
       List<R> list = (List<R>) Collections.unmodifiableList(Arrays.asList(results));
       return list;
     }
 
+    // Throws any failure as itself: the rule is "never wrapped", also for what a task threw
+    // without declaring it.
+    @SuppressWarnings("unchecked")
+    private static <X extends Throwable> X sneaky(Throwable failure) throws X {
+      throw (X) failure;
+    }
+
     private void runOne(
         int index,
-        Task<? extends R> task,
+        Task<? extends R, ?> task,
         ForwardContext context,
         BatchSizeTracker.TrackedPass pass) {
       if (cancelled) {

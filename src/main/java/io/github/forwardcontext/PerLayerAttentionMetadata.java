@@ -126,9 +126,27 @@ final class PerLayerAttentionMetadata implements AttentionMetadata.PerLayer {
     StringBuilder message =
         new StringBuilder("The forward context's per-layer attention metadata has no layer '")
             .append(layerName)
-            .append("'; its ")
-            .append(layers.size())
-            .append(layers.size() == 1 ? " layer is " : " layers are ");
+            .append("'; ");
+    return new IllegalStateException(appendLayers(message).toString());
+  }
+
+  /** The failure of a read as one metadata of {@code type}, which this per-layer one is not. */
+  ClassCastException notOne(Class<?> type) {
+    StringBuilder message =
+        new StringBuilder("The forward context's attention metadata is per-layer, not a ")
+            .append(type.getName())
+            .append(": read one layer's with attnMetadata(layerName, ")
+            .append(type.getSimpleName())
+            .append(".class); ");
+    return new ClassCastException(appendLayers(message).toString());
+  }
+
+  // "its N layers are 'a', 'b', ..." with at most NAMES_SHOWN names.
+  private StringBuilder appendLayers(StringBuilder message) {
+    message
+        .append("its ")
+        .append(layers.size())
+        .append(layers.size() == 1 ? " layer is " : " layers are ");
     int shown = 0;
     for (String name : layers.keySet()) {
       if (shown == NAMES_SHOWN) {
@@ -138,7 +156,7 @@ final class PerLayerAttentionMetadata implements AttentionMetadata.PerLayer {
       message.append(shown == 0 ? "'" : ", '").append(name).append('\'');
       shown++;
     }
-    return new IllegalStateException(message.toString());
+    return message;
   }
 
   @Override

@@ -20,12 +20,15 @@ import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.CyclicBarrier;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
 
 class MicrobatchesTest implements NoContextLeftBound {
 
   private static final TestBatch REQUEST = new TestBatch("request-1");
+  private static final InheritableThreadLocal<String> INHERITABLE = new InheritableThreadLocal<>();
+  private static final ThreadLocal<String> PLAIN = new ThreadLocal<>();
 
   /** What a microbatch saw through ForwardContext.current(). */
   record Seen(
@@ -297,8 +300,9 @@ class MicrobatchesTest implements NoContextLeftBound {
   }
 
   @Test
-  void anInterruptedCallerStartsNoMicrobatch() throws Exception {
+  void anInterruptedCallerStartsNoMicrobatchAndKeepsItsInterruptStatus() throws Exception {
     ConcurrentLinkedQueue<Integer> ran = new ConcurrentLinkedQueue<>();
+    AtomicBoolean stillInterrupted = new AtomicBoolean();
 
     ForwardContext.where(1, null)
         .run(
@@ -307,10 +311,99 @@ class MicrobatchesTest implements NoContextLeftBound {
               assertThatThrownBy(() -> Microbatches.of(new TestMetadata(1)).call(i -> ran.add(i)))
                   .isInstanceOf(InterruptedException.class)
                   .hasMessage("interrupted before the microbatches started");
+              stillInterrupted.set(Thread.interrupted()); // and clears it for the next tests
             });
 
-    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+    assertThat(stillInterrupted).isTrue();
     assertThat(ran).isEmpty();
+  }
+
+  @Test
+  void aCallerInterruptedWhileWaitingThrowsWithItsInterruptStatusSetAgain() throws Exception {
+    CountDownLatch started = new CountDownLatch(1);
+    CountDownLatch never = new CountDownLatch(1);
+    AtomicReference<Throwable> thrown = new AtomicReference<>();
+    AtomicBoolean interruptStatusAfter = new AtomicBoolean();
+
+    Thread caller =
+        Thread.ofVirtual()
+            .start(
+                () -> {
+                  try {
+                    ForwardContext.where(1, null)
+                        .call(
+                            () ->
+                                Microbatches.of(new TestMetadata(1))
+                                    .call(
+                                        i -> {
+                                          started.countDown();
+                                          never.await();
+                                          return i;
+                                        }));
+                  } catch (Throwable t) {
+                    thrown.set(t);
+                    interruptStatusAfter.set(Thread.currentThread().isInterrupted());
+                  }
+                });
+    started.await();
+    caller.interrupt();
+    caller.join();
+
+    assertThat(thrown.get())
+        .isInstanceOf(InterruptedException.class)
+        .hasMessage("interrupted while waiting for the microbatches");
+    assertThat(interruptStatusAfter).isTrue();
+  }
+
+  @Test
+  void aRawThrowableFromAMicrobatchIsThrownAsItselfNotWrapped() {
+    Throwable raw = new Throwable("neither an Exception nor an Error");
+
+    assertThatThrownBy(
+            () ->
+                ForwardContext.where(1, null)
+                    .call(
+                        () ->
+                            Microbatches.of(new TestMetadata(1))
+                                .call(i -> MicrobatchesTest.<RuntimeException>sneaky(raw))))
+        .isSameAs(raw);
+  }
+
+  @SuppressWarnings("unchecked")
+  private static <X extends Throwable> Object sneaky(Throwable t) throws X {
+    throw (X) t;
+  }
+
+  @Test
+  void aTaskThatThrowsNoCheckedExceptionLeavesItsCallerFreeOfThrowsException() throws Exception {
+    assertThat(ForwardContext.where(1, null).call(MicrobatchesTest::squares))
+        .containsExactly(0, 1, 4);
+  }
+
+  // Compiles only because the task throws no checked exception: E is inferred as RuntimeException.
+  private static List<Integer> squares() throws InterruptedException {
+    return Microbatches.of(new TestMetadata(1), new TestMetadata(2), new TestMetadata(3))
+        .call(i -> i * i);
+  }
+
+  @Test
+  void aMicrobatchStartsWithTheCallersInheritableThreadLocalsAndNoOtherThreadLocal()
+      throws Exception {
+    INHERITABLE.set("inherited");
+    PLAIN.set("not inherited");
+    try {
+      List<List<String>> seen =
+          ForwardContext.where(1, null)
+              .call(
+                  () ->
+                      Microbatches.of(new TestMetadata(1))
+                          .call(i -> Arrays.asList(INHERITABLE.get(), PLAIN.get())));
+
+      assertThat(seen).containsExactly(Arrays.asList("inherited", null));
+    } finally {
+      INHERITABLE.remove();
+      PLAIN.remove();
+    }
   }
 
   // --- timing ---

@@ -146,6 +146,27 @@ class PerLayerMetadataTest implements NoContextLeftBound {
   }
 
   @Test
+  void readingPerLayerMetadataAsOneSaysItIsPerLayerAndPointsToTheLayerRead() {
+    ForwardContext context = ForwardContext.where(1, AttentionMetadata.perLayer(model()));
+
+    assertThatThrownBy(() -> context.attnMetadata(TestMetadata.class))
+        .isInstanceOf(ClassCastException.class)
+        .hasMessage(
+            "The forward context's attention metadata is per-layer, not a "
+                + TestMetadata.class.getName()
+                + ": read one layer's with attnMetadata(layerName, TestMetadata.class); its 48"
+                + " layers are 'layer.0', 'layer.1', 'layer.2', 'layer.3', 'layer.4', ...");
+  }
+
+  @Test
+  void perLayerMetadataIsStillReadableAsThePerLayerType() {
+    AttentionMetadata perLayer = AttentionMetadata.perLayer(model());
+    ForwardContext context = ForwardContext.where(1, perLayer);
+
+    assertThat(context.attnMetadata(AttentionMetadata.PerLayer.class)).isSameAs(perLayer);
+  }
+
+  @Test
   void singleMetadataOfTheWrongTypeIsAClassCastExceptionNamingBothTypes() {
     ForwardContext context = ForwardContext.where(1, new TestMetadata(4));
 

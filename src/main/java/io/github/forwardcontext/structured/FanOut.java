@@ -48,7 +48,9 @@ import java.util.concurrent.TimeoutException;
  *
  * <p>Both modes keep the same contract, described below, and use the same thread names. Neither
  * carries thread-locals (SLF4J MDC, the OpenTelemetry context, the current Micrometer {@code
- * Observation}): a fan-out made by {@link #withThreadLocalContexts(ThreadLocalContexts)} does.
+ * Observation}): a fan-out made by {@link #withThreadLocalContexts(ThreadLocalContexts)} does. Only
+ * the values of the caller's {@link InheritableThreadLocal}s reach the subtasks, as they reach
+ * every new thread.
  *
  * <h2>Life cycle of a call</h2>
  *
@@ -87,9 +89,19 @@ import java.util.concurrent.TimeoutException;
  * kind of CPU-bound work is thus a process-wide bound. Tasks over the bound wait for a permit in
  * their own (cheap, virtual) thread; the deadline counts that wait.
  *
- * <p>A task that fans out again through the same bounded fan-out lends its permit to its own
- * subtasks while it waits for them, and takes a permit again before it goes on, so nested calls
- * never deadlock and the bound still holds.
+ * <p>A task of a bounded fan-out that calls a {@code FanOut} (this one, or any other) lends its
+ * permit while it waits for that call's subtasks, and takes a permit again before it goes on, so
+ * the bound still holds. Nested calls through a bounded fan-out therefore do not deadlock as long
+ * as every thread in between waits in a {@code FanOut} call. A task that waits for other threads in
+ * any other way (a {@link io.github.forwardcontext.Microbatches} call, its own {@code
+ * StructuredTaskScope}, a {@code Future}) keeps its permit while it waits: if those threads call
+ * the same bounded fan-out while such waiting tasks hold all its permits, they wait for a permit
+ * forever, or until the deadline passes.
+ *
+ * <p>A task interrupted while it waits to take a permit back (cancelled, because a sibling failed
+ * or a deadline passed) stops waiting at once: the nested call throws {@link InterruptedException}
+ * and the task, which then holds no permit, ends with that cancellation. A task that catches it and
+ * goes on computing runs outside the bound.
  *
  * <h2>Structure rules</h2>
  *
@@ -354,6 +366,25 @@ public final class FanOut {
     if (count < 0) {
       throw new IllegalArgumentException("count must be >= 0 but was " + count);
     }
+    // The calling thread waits in fork: a permit it holds, of any bounded fan-out, is lent
+    // meanwhile.
+    Permits.Lease lent = Permits.lendIfHeld();
+    if (lent == null) {
+      return fork(count, task);
+    }
+    List<T> results;
+    try {
+      results = fork(count, task);
+    } catch (Throwable outcome) {
+      lent.takeBack(outcome);
+      throw outcome;
+    }
+    lent.takeBack(null);
+    return results;
+  }
+
+  private <T, E extends Exception> List<T> fork(int count, IndexedTask<? extends T, E> task)
+      throws E, InterruptedException, TimeoutException {
     Forking forking = mode == Mode.STRUCTURED ? STRUCTURED_FORKING : VirtualThreads.INSTANCE;
     Queue<Throwable> failures = new ConcurrentLinkedQueue<>();
     Permits bound = permits;
@@ -373,7 +404,6 @@ public final class FanOut {
               };
           return contexts == null ? body : contexts.wrap(body);
         };
-    boolean lent = bound != null && bound.lendIfHeld();
     try {
       return forking.forkAll(name, count, subtask, deadline);
     } catch (Forking.SubtaskFailed failed) {
@@ -400,10 +430,6 @@ public final class FanOut {
       suppressOthers(interrupted, failures);
       Thread.currentThread().interrupt();
       throw interrupted;
-    } finally {
-      if (lent) {
-        bound.takeBack();
-      }
     }
   }
 
@@ -437,14 +463,49 @@ public final class FanOut {
   /**
    * The permits of one bounded fan-out, shared by all its calls. A task body holds one while it
    * runs; the holder is recorded in a scoped value (owner thread and pool), so that a nested call
-   * through the same pool from that very thread can lend the permit to its subtasks while it waits
-   * for them. The owner check matters: in the structured mode the binding is inherited by every
-   * descendant thread, and only the thread that acquired may release.
+   * of any fan-out from that very thread can lend the permit while the thread waits for it. The
+   * owner check matters: in the structured mode the binding is inherited by every descendant
+   * thread, and only the thread that acquired may release. A thread holds at most one permit: the
+   * bodies of a nested bounded call run in threads of their own.
    */
   private static final class Permits {
     private static final ScopedValue<Lease> HELD = ScopedValue.newInstance();
 
-    private record Lease(Permits pool, Thread holder) {}
+    /** A permit held by {@code holder}; {@code lent} is read and written by the holder only. */
+    static final class Lease {
+      private final Permits pool;
+      private final Thread holder;
+      private boolean lent;
+
+      private Lease(Permits pool, Thread holder) {
+        this.pool = pool;
+        this.holder = holder;
+      }
+
+      /**
+       * Takes the lent permit back, after the nested call ended with {@code outcome} (null if it
+       * returned). An interrupt while waiting for it (a cancellation) ends the wait at once: the
+       * holder then throws {@link InterruptedException}, with its interrupt status set, and holds
+       * no permit, which {@link #callHolding} does not release.
+       */
+      void takeBack(Throwable outcome) throws InterruptedException {
+        if (!pool.semaphore.tryAcquire()) {
+          try {
+            pool.semaphore.acquire();
+          } catch (InterruptedException cancelled) {
+            Thread.currentThread().interrupt();
+            if (outcome instanceof InterruptedException alreadyInterrupted) {
+              throw alreadyInterrupted;
+            }
+            if (outcome != null) {
+              cancelled.addSuppressed(outcome);
+            }
+            throw cancelled;
+          }
+        }
+        lent = false;
+      }
+    }
 
     final int max;
     private final Semaphore semaphore;
@@ -457,30 +518,32 @@ public final class FanOut {
     <T, E extends Exception> T callHolding(IndexedTask<? extends T, E> task, int index)
         throws E, InterruptedException {
       semaphore.acquire();
+      Lease lease = new Lease(this, Thread.currentThread());
       try {
-        return ScopedValue.where(HELD, new Lease(this, Thread.currentThread()))
-            .call(() -> task.call(index));
+        return ScopedValue.where(HELD, lease).call(() -> task.call(index));
       } finally {
-        semaphore.release();
+        if (!lease.lent) {
+          semaphore.release();
+        }
       }
     }
 
-    /** Releases the current thread's permit of this pool, if it holds one; {@return whether} */
-    boolean lendIfHeld() {
+    /**
+     * Releases the permit the current thread holds, of whichever pool; {@return its lease, to take
+     * it back with, or {@code null} if the thread holds none}
+     */
+    static Lease lendIfHeld() {
       if (!HELD.isBound()) {
-        return false;
+        return null;
       }
       Lease lease = HELD.get();
-      if (lease.pool != this || lease.holder != Thread.currentThread()) {
-        return false;
+      // Not held if lent and not taken back: a task that caught the cancellation and went on.
+      if (lease.holder != Thread.currentThread() || lease.lent) {
+        return null;
       }
-      semaphore.release();
-      return true;
-    }
-
-    /** Takes a lent permit back, whatever the interrupt status (which it leaves as it is). */
-    void takeBack() {
-      semaphore.acquireUninterruptibly();
+      lease.lent = true;
+      lease.pool.semaphore.release();
+      return lease;
     }
   }
 }

@@ -9,18 +9,19 @@ import java.util.concurrent.TimeoutException;
 final class FanOutSnippets {
   private FanOutSnippets() {}
 
+  // @start region="heads"
+  // One instance per kind of work, in a field: its bound is shared by every call, from every
+  // thread.
+  private static final FanOut HEADS =
+      FanOut.named("attention-head").withMaxParallelism(Runtime.getRuntime().availableProcessors());
+
   static List<float[]> heads(int numHeads, float[] q, float[] k, float[] v)
       throws InterruptedException, TimeoutException {
-    int cores = Runtime.getRuntime().availableProcessors();
-    // @start region="heads"
-    // One instance per kind of work: its bound is shared by every call, from every thread.
-    FanOut heads = FanOut.named("attention-head").withMaxParallelism(cores);
-
     // inside a forward pass: every head sees ForwardContext.current()
-    List<float[]> outputs = heads.invokeAll(numHeads, head -> attention(q, k, v, head));
-    // @end
-    return outputs;
+    return HEADS.invokeAll(numHeads, head -> attention(q, k, v, head));
   }
+
+  // @end
 
   static FanOut demand() {
     // @start region="demand"

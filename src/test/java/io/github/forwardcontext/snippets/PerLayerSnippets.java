@@ -71,7 +71,7 @@ final class PerLayerSnippets {
       AttentionMetadata firstHalf,
       AttentionMetadata secondHalf,
       float[][] halves)
-      throws Exception {
+      throws InterruptedException {
     // @start region="microbatches"
     // one tracked pass for the whole step ...
     return tracker
@@ -108,7 +108,7 @@ final class PerLayerSnippets {
       AttentionMetadata firstHalf,
       AttentionMetadata secondHalf,
       float[][] inputs)
-      throws Exception {
+      throws InterruptedException {
     // @start region="readme"
     // A hybrid model: one metadata per layer name, for the whole step.
     AttentionMetadata step = AttentionMetadata.perLayer(layers);

@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.catchThrowable;
 
 import io.github.forwardcontext.AttentionMetadata;
 import io.github.forwardcontext.ForwardContext;
+import io.github.forwardcontext.Microbatches;
 import io.github.forwardcontext.NoContextLeftBound;
 import java.io.IOException;
 import java.lang.management.ManagementFactory;
@@ -411,6 +412,142 @@ class FanOutTest implements NoContextLeftBound {
 
     assertThat(results).containsExactly(List.of(0, 1), List.of(10, 11));
     assertThat(innerHighWater).hasValue(2);
+  }
+
+  @Test
+  void aTaskLendsItsPermitWhileItWaitsInAnotherFanOutWhoseSubtasksCallTheBoundedOneAgain()
+      throws Exception {
+    FanOut bounded = FanOut.named("bounded").withMaxParallelism(1);
+    // The deadline turns a deadlock into a failure instead of a hang; the copy shares the bound.
+    FanOut outer = bounded.withDeadline(Duration.ofSeconds(60));
+    FanOut between = FanOut.named("between");
+    AtomicInteger innerRunning = new AtomicInteger();
+    AtomicInteger innerHighWater = new AtomicInteger();
+    CyclicBarrier alone = new CyclicBarrier(1);
+
+    // The outer task holds the only permit while it waits in 'between', whose subtasks need one.
+    List<List<List<Integer>>> results =
+        outer.invokeAll(
+            1,
+            o ->
+                between.invokeAll(
+                    2,
+                    b ->
+                        bounded.invokeAll(
+                            2,
+                            i -> enterAndWait(innerRunning, innerHighWater, alone, b * 10 + i))));
+
+    assertThat(results).containsExactly(List.of(List.of(0, 1), List.of(10, 11)));
+    assertThat(innerHighWater).hasValue(1);
+  }
+
+  @Test
+  void aTaskWaitingInMicrobatchesKeepsItsPermitSoTheBoundedFanOutBelowWaitsUntilItsDeadline()
+      throws Exception {
+    FanOut bounded = FanOut.named("bounded").withMaxParallelism(1);
+    FanOut inner = bounded.withDeadline(Duration.ofMillis(100));
+    AtomicBoolean innerRan = new AtomicBoolean();
+
+    // The outer task holds the only permit and keeps it while it waits in Microbatches.
+    Throwable thrown =
+        catchThrowable(
+            () ->
+                bounded.invokeAll(
+                    1,
+                    o ->
+                        ForwardContext.where(0, META)
+                            .call(
+                                () ->
+                                    Microbatches.of(META)
+                                        .call(
+                                            m ->
+                                                inner.invokeAll(
+                                                    1, i -> innerRan.getAndSet(true))))));
+
+    assertThat(thrown)
+        .isInstanceOf(TimeoutException.class)
+        .hasMessageContaining("fan-out 'bounded' of 1 subtasks did not finish");
+    assertThat(innerRan).isFalse();
+  }
+
+  @Test
+  void aTaskCancelledWhileItWaitsToTakeItsPermitBackEndsAtOnceWithTheCancellation()
+      throws Exception {
+    FanOut bounded = FanOut.named("bounded").withMaxParallelism(1);
+    FanOut between = FanOut.named("between");
+    CountDownLatch otherHoldsThePermit = new CountDownLatch(1);
+    CountDownLatch release = new CountDownLatch(1);
+    AtomicBoolean otherFinished = new AtomicBoolean();
+    AtomicReference<Thread> other = new AtomicReference<>();
+    AtomicReference<Throwable> thrown = new AtomicReference<>();
+
+    Thread caller =
+        Thread.ofVirtual()
+            .start(
+                () -> {
+                  try {
+                    bounded.invokeAll(
+                        1,
+                        task ->
+                            between.invokeAll(
+                                1,
+                                b -> {
+                                  // The task's permit is lent now: another call takes it and
+                                  // keeps it, so the task cannot take it back.
+                                  other.set(
+                                      Thread.ofVirtual()
+                                          .start(
+                                              () -> {
+                                                try {
+                                                  bounded.invokeAll(
+                                                      1,
+                                                      o -> {
+                                                        otherHoldsThePermit.countDown();
+                                                        return release.await(60, TimeUnit.SECONDS);
+                                                      });
+                                                } catch (Exception e) {
+                                                  throw new AssertionError(e);
+                                                }
+                                                otherFinished.set(true);
+                                              }));
+                                  otherHoldsThePermit.await();
+                                  return b;
+                                }));
+                  } catch (Throwable t) {
+                    thrown.set(t);
+                  }
+                });
+    otherHoldsThePermit.await();
+    caller.interrupt();
+    caller.join();
+
+    // The caller's call ended while the other call still held the only permit.
+    assertThat(otherFinished).isFalse();
+    assertThat(thrown.get()).isInstanceOf(InterruptedException.class);
+    release.countDown();
+    other.get().join();
+    assertThat(otherFinished).isTrue();
+    // The permit is back in the pool: a new call gets it (the deadline turns a leak into a
+    // failure).
+    assertThat(bounded.withDeadline(Duration.ofSeconds(60)).invokeAll(1, i -> i))
+        .containsExactly(0);
+  }
+
+  @Test
+  void aSubtaskStartsWithTheCallersInheritableThreadLocalsAndNoOtherThreadLocal() throws Exception {
+    InheritableThreadLocal<String> inheritable = new InheritableThreadLocal<>();
+    ThreadLocal<String> plain = new ThreadLocal<>();
+    inheritable.set("inherited");
+    plain.set("not inherited");
+    try {
+      assertThat(
+              FanOut.named("locals")
+                  .invokeAll(1, i -> Arrays.asList(inheritable.get(), plain.get())))
+          .containsExactly(Arrays.asList("inherited", null));
+    } finally {
+      inheritable.remove();
+      plain.remove();
+    }
   }
 
   @Test
