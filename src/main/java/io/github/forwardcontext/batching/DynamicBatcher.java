@@ -399,7 +399,7 @@ public final class DynamicBatcher<I, O> implements AutoCloseable {
    * the context). Such a thread would wait for a batch that can only run after the current one.
    */
   private boolean insideOwnPass() {
-    if (Thread.currentThread() == dispatcher || RUNNING.orElse(null) == this) {
+    if (Thread.currentThread() == dispatcher || (RUNNING.isBound() && RUNNING.get() == this)) {
       return true;
     }
     ForwardContext current = ForwardContext.orElse(null);
