@@ -9,8 +9,10 @@ import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * A batcher's meters, resolved once; the batch-size counters are registered on first use, by the
- * dispatcher thread only. Recording never throws: a Micrometer failure is logged, once at {@code
- * WARNING} and then at {@code DEBUG}, and the batch goes on.
+ * dispatcher thread only. Recording never throws, except a {@link VirtualMachineError}: any other
+ * failure of Micrometer (an {@link Error} of a meter filter included) is logged, once at {@code
+ * WARNING} and then at {@code DEBUG}, and the batch goes on. Logging never throws either, except a
+ * {@link VirtualMachineError}: a logging backend that fails is ignored.
  */
 final class BatcherMetrics {
   private static final System.Logger LOG = System.getLogger(DynamicBatcher.class.getName());
@@ -56,7 +58,7 @@ final class BatcherMetrics {
               .description("Items waiting in the batcher's queue")
               .tag(DynamicBatcher.NAME_TAG, name)
               .register(registry);
-    } catch (RuntimeException e) {
+    } catch (Throwable e) {
       log(e);
     }
     this.queueWait = wait;
@@ -72,7 +74,7 @@ final class BatcherMetrics {
     if (depth != null) {
       try {
         registry.remove(depth);
-      } catch (RuntimeException e) {
+      } catch (Throwable e) {
         log(e);
       }
     }
@@ -82,7 +84,7 @@ final class BatcherMetrics {
     if (queueWait != null) {
       try {
         queueWait.record(nanos, TimeUnit.NANOSECONDS);
-      } catch (RuntimeException e) {
+      } catch (Throwable e) {
         log(e);
       }
     }
@@ -101,7 +103,7 @@ final class BatcherMetrics {
         batches[size] = counter;
       }
       counter.increment();
-    } catch (RuntimeException e) {
+    } catch (Throwable e) {
       log(e);
     }
   }
@@ -126,23 +128,35 @@ final class BatcherMetrics {
     if (counter != null) {
       try {
         counter.increment();
-      } catch (RuntimeException e) {
+      } catch (Throwable e) {
         log(e);
       }
     }
   }
 
-  private void log(RuntimeException e) {
-    if (!warned.get() && warned.compareAndSet(false, true)) {
-      LOG.log(
-          System.Logger.Level.WARNING,
-          "Batcher '"
-              + name
-              + "' failed to record a metric; batching goes on. Further failures are logged at"
-              + " DEBUG.",
-          e);
-    } else {
-      LOG.log(System.Logger.Level.DEBUG, "Batcher '" + name + "' failed to record a metric", e);
+  /** Logs a metrics failure; rethrows it only if it is a {@link VirtualMachineError}. */
+  private void log(Throwable e) {
+    try {
+      if (!warned.get() && warned.compareAndSet(false, true)) {
+        LOG.log(
+            System.Logger.Level.WARNING,
+            "Batcher '"
+                + name
+                + "' failed to record a metric; batching goes on. Further failures are logged at"
+                + " DEBUG.",
+            e);
+      } else {
+        LOG.log(System.Logger.Level.DEBUG, "Batcher '" + name + "' failed to record a metric", e);
+      }
+    } catch (Throwable loggingFailure) {
+      if (loggingFailure instanceof VirtualMachineError vme
+          && !(e instanceof VirtualMachineError)) {
+        throw vme;
+      }
+      // A logging backend that fails must not break a batch either.
+    }
+    if (e instanceof VirtualMachineError vme) {
+      throw vme;
     }
   }
 }

@@ -3,6 +3,7 @@ package io.github.forwardcontext.batching;
 import io.github.forwardcontext.AttentionMetadata;
 import io.github.forwardcontext.BatchSizeTracker;
 import io.github.forwardcontext.ForwardContext;
+import io.micrometer.core.instrument.MeterRegistry;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.time.Duration;
@@ -10,12 +11,17 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
+import java.util.WeakHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Function;
@@ -56,7 +62,11 @@ import java.util.function.Function;
  * only of that batch, then gets an {@link ExecutionException} whose {@linkplain
  * ExecutionException#getCause() cause} is the thrown exception itself (for a wrong-sized list, an
  * {@link IllegalStateException} saying so). Nothing a batch does stops the dispatcher: the next
- * batch runs normally. A failure in the metrics is logged and never fails a batch.
+ * batch runs normally. A failure in the metrics or in their logging (an {@link Error} included) is
+ * logged if it can be and never fails a batch; only a {@link VirtualMachineError} may end the
+ * dispatcher, after the callers of its batch have their outcomes. Should the dispatcher ever end
+ * that way, the batcher closes: the queued items fail with a {@link RejectedExecutionException}
+ * saying so, and {@link #submit} rejects new ones.
  *
  * <h2>The forward context of a batch</h2>
  *
@@ -74,6 +84,16 @@ import java.util.function.Function;
  * scoped values or inheritable thread-locals is visible inside {@code apply}. Subtasks that {@code
  * apply} forks in a {@code StructuredTaskScope} (for example with {@link
  * io.github.forwardcontext.structured.FanOut FanOut}) inherit the batch's context.
+ *
+ * <h2>Submitting from inside a pass</h2>
+ *
+ * A pass that waited for an item of its own batcher would wait for itself: that item's batch can
+ * only run after the current one. So {@link #submit} throws {@link IllegalStateException} when it
+ * is called on the dispatcher thread, in a structured subtask forked inside the pass (whatever the
+ * context mapping binds), or on any thread whose bound forward context is the running pass's or
+ * carries its {@link Batch} (such as a {@code FanOut} subtask in {@code VIRTUAL_THREADS} mode). A
+ * plain thread that the pass starts without handing it the pass's context is not recognised: its
+ * submit queues normally, and a pass that waits for it deadlocks.
  *
  * <h2>The queue</h2>
  *
@@ -115,9 +135,11 @@ import java.util.function.Function;
  *       was interrupted). Each submitted item is counted once.
  * </ul>
  *
- * A batcher registers at most {@code maxBatchSize + 6} meters. Give each batcher on a registry its
- * own name: meters are shared by name and tags. When the batcher has closed and its last pass has
- * ended, its gauge is removed from the registry; the counters and the timer stay.
+ * A batcher registers at most {@code maxBatchSize + 6} meters. Meters are shared by name and tags,
+ * so the names of the live batchers of a registry must be unique: {@link Builder#build()} rejects a
+ * name in use, and the default names are unique in the JVM. When the batcher has closed and its
+ * last pass has ended (it has terminated), its gauge is removed from the registry and its name is
+ * free again; the counters and the timer stay.
  *
  * @param <I> the type of the items
  * @param <O> the type of the results
@@ -150,6 +172,15 @@ public final class DynamicBatcher<I, O> implements AutoCloseable {
   private static final int DEFAULT_MAX_BATCH_SIZE = 8;
   private static final int DEFAULT_MAX_QUEUED = 1024;
 
+  /** Numbers the default names: "batcher-1", "batcher-2", ... */
+  private static final AtomicLong UNNAMED = new AtomicLong();
+
+  /** The names of the live batchers of each registry; guarded by itself. */
+  private static final Map<MeterRegistry, Set<String>> LIVE_NAMES = new WeakHashMap<>();
+
+  /** The batcher whose pass runs; bound by the dispatcher around each pass. */
+  private static final ScopedValue<DynamicBatcher<?, ?>> RUNNING = ScopedValue.newInstance();
+
   private final String name;
   private final BatchSizeTracker tracker;
   private final BatchFunction<I, O> forward;
@@ -163,6 +194,10 @@ public final class DynamicBatcher<I, O> implements AutoCloseable {
   private final ReentrantLock lock = new ReentrantLock();
   private final ArrayDeque<Slot<I, O>> queue = new ArrayDeque<>(); // guarded by lock
   private boolean closing; // guarded by lock
+  private Throwable died; // guarded by lock: what ended the dispatcher loop, if it failed
+  // The running pass's Batch and the context bound inside it; written by the dispatcher only.
+  private volatile Batch<I> runningBatch;
+  private volatile ForwardContext runningContext;
   private volatile int depth;
   private final CountDownLatch terminated = new CountDownLatch(1);
   private final Thread dispatcher;
@@ -214,16 +249,16 @@ public final class DynamicBatcher<I, O> implements AutoCloseable {
    *     returned a result list of the wrong size
    * @throws RejectedExecutionException if {@code maxQueued} items are already waiting, if the
    *     batcher is closed, or if a {@linkplain #close(Duration) timed close} gave up on the item
-   * @throws IllegalStateException if called from inside the forward function, where it would wait
-   *     for its own pass
+   * @throws IllegalStateException if called from inside the forward function or a subtask of it
+   *     (see "Submitting from inside a pass"), where it would wait for its own pass
    */
   public O submit(I item) throws InterruptedException, ExecutionException {
     Objects.requireNonNull(item, "item");
-    if (Thread.currentThread() == dispatcher) {
+    if (insideOwnPass()) {
       throw new IllegalStateException(
           "submit was called from inside the forward function of batcher '"
               + name
-              + "'; the item's batch could only run after the current one");
+              + "' (or a subtask of it); the item's batch could only run after the current one");
     }
     if (Thread.interrupted()) {
       throw new InterruptedException();
@@ -232,7 +267,10 @@ public final class DynamicBatcher<I, O> implements AutoCloseable {
     String refusal = null;
     lock.lock();
     try {
-      if (closing) {
+      if (died != null) {
+        refusal =
+            "Batcher '" + name + "' stopped after its dispatcher failed; it accepts no more items";
+      } else if (closing) {
         refusal = "Batcher '" + name + "' is closed; it accepts no more items";
       } else if (queue.size() >= maxQueued) {
         refusal =
@@ -271,13 +309,13 @@ public final class DynamicBatcher<I, O> implements AutoCloseable {
   /**
    * Closes this batcher: rejects new items, runs the queued ones without waiting for {@code
    * maxWait}, and waits until the last pass has ended. Calling it again, or from inside the forward
-   * function (where it does not wait), is harmless. If the calling thread is interrupted while it
-   * waits, it goes on waiting and its interrupt status is set again on return.
+   * function or a subtask of it (where it does not wait), is harmless. If the calling thread is
+   * interrupted while it waits, it goes on waiting and its interrupt status is set again on return.
    */
   @Override
   public void close() {
     beginClose();
-    if (Thread.currentThread() == dispatcher) {
+    if (insideOwnPass()) {
       return;
     }
     boolean interrupted = false;
@@ -315,7 +353,7 @@ public final class DynamicBatcher<I, O> implements AutoCloseable {
       throw new IllegalArgumentException("timeout must not be negative but was " + timeout);
     }
     beginClose();
-    if (Thread.currentThread() == dispatcher) {
+    if (insideOwnPass()) {
       return false;
     }
     long nanos =
@@ -342,12 +380,36 @@ public final class DynamicBatcher<I, O> implements AutoCloseable {
             + " before this item was batched";
     for (Slot<I, O> slot : left) {
       if (slot.settle(null, new RejectedExecutionException(message), Slot.REJECTED)) {
-        metrics.rejected();
-        slot.wake();
+        try {
+          metrics.rejected();
+        } finally {
+          slot.wake();
+        }
       }
     }
     dispatcher.interrupt();
     return false;
+  }
+
+  /**
+   * {@return whether the calling thread works for this batcher's running pass} That is the
+   * dispatcher itself, a structured subtask forked inside the pass (it inherits the scoped value
+   * the dispatcher binds), or any thread whose bound forward context is the pass's own or carries
+   * its {@link Batch} (a {@code FanOut} subtask in {@code VIRTUAL_THREADS} mode, or a thread handed
+   * the context). Such a thread would wait for a batch that can only run after the current one.
+   */
+  private boolean insideOwnPass() {
+    if (Thread.currentThread() == dispatcher || (RUNNING.isBound() && RUNNING.get() == this)) {
+      return true;
+    }
+    ForwardContext current = ForwardContext.orElse(null);
+    if (current == null) {
+      return false;
+    }
+    ForwardContext context = runningContext;
+    Batch<I> batch = runningBatch;
+    return (context != null && current == context)
+        || (batch != null && current.forwardBatch() == batch);
   }
 
   @Override
@@ -460,9 +522,46 @@ public final class DynamicBatcher<I, O> implements AutoCloseable {
         // left set, it would turn every later park into a busy loop.
         Thread.interrupted();
       }
+    } catch (Throwable t) {
+      // Nothing should get here (runBatch catches what a batch throws, the metrics what they
+      // throw, a VirtualMachineError aside); if the loop dies anyway, no caller may wait forever.
+      failQueued(t);
+      throw t;
     } finally {
-      metrics.terminated();
-      terminated.countDown();
+      try {
+        releaseName(tracker.registry(), name);
+        metrics.terminated();
+      } finally {
+        terminated.countDown();
+      }
+    }
+  }
+
+  /** Closes this batcher after its dispatcher loop failed and fails every queued item. */
+  private void failQueued(Throwable cause) {
+    List<Slot<I, O>> left;
+    lock.lock();
+    try {
+      closing = true;
+      died = cause;
+      left = new ArrayList<>(queue);
+      queue.clear();
+      depth = 0;
+    } finally {
+      lock.unlock();
+    }
+    String message =
+        "Batcher '" + name + "' stopped after its dispatcher failed, before this item was batched";
+    for (Slot<I, O> slot : left) {
+      if (slot.settle(null, new RejectedExecutionException(message, cause), Slot.REJECTED)) {
+        try {
+          metrics.rejected();
+        } catch (Throwable ignored) {
+          // The callers are what matters now.
+        } finally {
+          slot.wake();
+        }
+      }
     }
   }
 
@@ -476,32 +575,41 @@ public final class DynamicBatcher<I, O> implements AutoCloseable {
     return batch;
   }
 
-  // Never throws: whatever a batch does, the dispatcher goes on with the next one.
+  // Throws only a VirtualMachineError of the metrics, and only after every caller of the batch was
+  // settled and woken: whatever a batch does, the dispatcher goes on with the next one.
   private void runBatch(List<Slot<I, O>> slots) {
     int size = slots.size();
-    long start = ticker.read();
-    Object[] itemArray = new Object[size];
-    for (int i = 0; i < size; i++) {
-      Slot<I, O> slot = slots.get(i);
-      itemArray[i] = slot.item;
-      metrics.queueWait(start - slot.arrival);
-    }
-    metrics.batch(size);
-    @SuppressWarnings("unchecked")
-    List<I> items = (List<I>) Collections.unmodifiableList(Arrays.asList(itemArray));
-    Batch<I> batch = new Batch<>(++batchNumber, items);
-
     Object[] results = null;
     Throwable failure = null;
     try {
+      long start = ticker.read();
+      Object[] itemArray = new Object[size];
+      for (int i = 0; i < size; i++) {
+        Slot<I, O> slot = slots.get(i);
+        itemArray[i] = slot.item;
+        metrics.queueWait(start - slot.arrival);
+      }
+      metrics.batch(size);
+      @SuppressWarnings("unchecked")
+      List<I> items = (List<I>) Collections.unmodifiableList(Arrays.asList(itemArray));
+      Batch<I> batch = new Batch<>(++batchNumber, items);
+      runningBatch = batch;
       ForwardContext bound = context.apply(batch);
       if (bound == null) {
         throw new NullPointerException("The context mapping returned null for " + batch);
       }
       List<O> returned =
-          tracker
-              .where(bound.currentTimestep(), bound.attnMetadata(), bound.forwardBatch())
-              .call(() -> forward.apply(items));
+          ScopedValue.where(RUNNING, this)
+              .call(
+                  () ->
+                      tracker
+                          .where(
+                              bound.currentTimestep(), bound.attnMetadata(), bound.forwardBatch())
+                          .call(
+                              () -> {
+                                runningContext = ForwardContext.current();
+                                return forward.apply(items);
+                              }));
       if (returned == null) {
         failure =
             new IllegalStateException(
@@ -520,20 +628,68 @@ public final class DynamicBatcher<I, O> implements AutoCloseable {
       }
     } catch (Throwable t) { // Errors too: a pass that fails must not take the dispatcher with it
       failure = t;
+      results = null;
+    } finally {
+      runningBatch = null;
+      runningContext = null;
     }
+    settle(slots, results, failure);
+  }
 
-    for (int i = 0; i < size; i++) {
+  /** Hands each caller its outcome and wakes it, whatever the metrics throw. */
+  private void settle(List<Slot<I, O>> slots, Object[] results, Throwable failure) {
+    Throwable metricsFailure = null;
+    for (int i = 0; i < slots.size(); i++) {
       Slot<I, O> slot = slots.get(i);
+      boolean settled;
       if (failure == null) {
         @SuppressWarnings("unchecked")
         O result = (O) results[i];
-        if (slot.settle(result, null, Slot.DONE)) {
-          metrics.completed(); // before the caller wakes: a caller that returned is counted
+        settled = slot.settle(result, null, Slot.DONE);
+      } else {
+        settled = slot.settle(null, failure, Slot.FAILED);
+      }
+      if (settled) {
+        try {
+          // Before the caller wakes: a caller that returned is counted.
+          if (failure == null) {
+            metrics.completed();
+          } else {
+            metrics.failed();
+          }
+        } catch (Throwable t) { // only a VirtualMachineError gets here
+          metricsFailure = metricsFailure == null ? t : metricsFailure;
+        } finally {
           slot.wake();
         }
-      } else if (slot.settle(null, failure, Slot.FAILED)) {
-        metrics.failed();
-        slot.wake();
+      }
+    }
+    if (metricsFailure instanceof Error error) {
+      throw error;
+    }
+  }
+
+  private static void reserveName(MeterRegistry registry, String name) {
+    synchronized (LIVE_NAMES) {
+      if (!LIVE_NAMES.computeIfAbsent(registry, r -> new HashSet<>()).add(name)) {
+        throw new IllegalArgumentException(
+            "name must be unique among the live batchers of a registry but '"
+                + name
+                + "' is used by a batcher on "
+                + registry
+                + " that has not terminated");
+      }
+    }
+  }
+
+  private static void releaseName(MeterRegistry registry, String name) {
+    synchronized (LIVE_NAMES) {
+      Set<String> names = LIVE_NAMES.get(registry);
+      if (names != null) {
+        names.remove(name);
+        if (names.isEmpty()) {
+          LIVE_NAMES.remove(registry);
+        }
       }
     }
   }
@@ -598,7 +754,7 @@ public final class DynamicBatcher<I, O> implements AutoCloseable {
     private int maxBatchSize = DEFAULT_MAX_BATCH_SIZE;
     private Duration maxWait = Duration.ZERO;
     private int maxQueued = DEFAULT_MAX_QUEUED;
-    private String name = "batcher";
+    private String name;
     private Function<? super Batch<I>, ? extends ForwardContext> context =
         batch -> ForwardContext.where(0, new ItemCount(batch.size()), batch);
     private Ticker ticker = Ticker.SYSTEM;
@@ -660,7 +816,9 @@ public final class DynamicBatcher<I, O> implements AutoCloseable {
 
     /**
      * Sets the batcher's name, the value of its meters' {@value #NAME_TAG} tag and part of its
-     * dispatcher thread's name; {@code "batcher"} by default.
+     * dispatcher thread's name; by default a name unique in the JVM, {@code "batcher-1"}, {@code
+     * "batcher-2"} and so on. Names must be unique among the live batchers of a registry: {@link
+     * #build()} fails for a name that a batcher not yet terminated uses on the same registry.
      *
      * @param name the name; not blank
      * @return this builder
@@ -696,11 +854,26 @@ public final class DynamicBatcher<I, O> implements AutoCloseable {
       return this;
     }
 
-    /** {@return a new batcher, its dispatcher thread started and its meters registered} */
+    /**
+     * {@return a new batcher, its dispatcher thread started and its meters registered}
+     *
+     * @throws IllegalArgumentException if a batcher of the same name on the same registry has not
+     *     yet terminated (closed and ended its last pass)
+     */
     public DynamicBatcher<I, O> build() {
-      DynamicBatcher<I, O> batcher = new DynamicBatcher<>(this);
-      batcher.dispatcher.start();
-      return batcher;
+      if (name == null) {
+        name = "batcher-" + UNNAMED.incrementAndGet();
+      }
+      MeterRegistry registry = tracker.registry();
+      reserveName(registry, name);
+      try {
+        DynamicBatcher<I, O> batcher = new DynamicBatcher<>(this);
+        batcher.dispatcher.start();
+        return batcher;
+      } catch (Throwable t) {
+        releaseName(registry, name);
+        throw t;
+      }
     }
   }
 }

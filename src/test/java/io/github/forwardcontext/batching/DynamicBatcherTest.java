@@ -8,8 +8,10 @@ import io.github.forwardcontext.BatchSizeTracker;
 import io.github.forwardcontext.ForwardContext;
 import io.github.forwardcontext.NoContextLeftBound;
 import io.github.forwardcontext.structured.FanOut;
+import io.micrometer.core.instrument.Meter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
+import io.micrometer.core.instrument.config.MeterFilter;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -22,11 +24,14 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Consumer;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
@@ -122,7 +127,13 @@ class DynamicBatcherTest implements NoContextLeftBound {
   }
 
   private static void awaitQueued(DynamicBatcher<?, ?> batcher, int items) {
+    // A safety net only: the queue normally reaches the count within microseconds.
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
     while (batcher.queued() != items) {
+      if (System.nanoTime() - deadline > 0) {
+        throw new AssertionError(
+            "the queue of " + batcher + " did not reach " + items + " items within 30 s");
+      }
       Thread.yield();
     }
   }
@@ -700,8 +711,171 @@ class DynamicBatcherTest implements NoContextLeftBound {
     }
   }
 
+  /** The FanOut modes this runtime runs: structured needs --enable-preview. */
+  static Stream<FanOut.Mode> availableModes() {
+    return FanOut.structuredUnavailabilityCause().isEmpty()
+        ? Stream.of(FanOut.Mode.values())
+        : Stream.of(FanOut.Mode.VIRTUAL_THREADS);
+  }
+
+  @ParameterizedTest
+  @MethodSource("availableModes")
+  void submittingFromAFanOutSubtaskInsideTheForwardFunctionFailsInsteadOfDeadlocking(
+      FanOut.Mode mode) throws Exception {
+    AtomicReference<DynamicBatcher<String, String>> self = new AtomicReference<>();
+    List<Object> thrown = new CopyOnWriteArrayList<>();
+    BatchFunction<String, String> forward =
+        batch -> {
+          if (batch.contains("reentrant")) {
+            thrown.addAll(
+                FanOut.named("inner")
+                    .withMode(mode)
+                    .invokeAll(
+                        1,
+                        i -> {
+                          try {
+                            return self.get().submit("inner");
+                          } catch (Throwable t) {
+                            return t;
+                          }
+                        }));
+          }
+          return batch;
+        };
+    try (DynamicBatcher<String, String> batcher = builder(forward).build()) {
+      self.set(batcher);
+
+      assertThat(batcher.submit("reentrant")).isEqualTo("reentrant");
+      assertThat(batcher.submit("next")).isEqualTo("next");
+    }
+
+    assertThat(thrown)
+        .singleElement()
+        .isInstanceOfSatisfying(
+            IllegalStateException.class,
+            e -> assertThat(e).hasMessageContaining("of batcher 'test'"));
+  }
+
+  @ParameterizedTest
+  @MethodSource("availableModes")
+  void aSubtaskIsRecognisedAlsoWhenTheContextMappingReplacesTheForwardBatch(FanOut.Mode mode)
+      throws Exception {
+    AtomicReference<DynamicBatcher<String, String>> self = new AtomicReference<>();
+    List<Object> thrown = new CopyOnWriteArrayList<>();
+    BatchFunction<String, String> forward =
+        batch -> {
+          if (batch.contains("reentrant")) {
+            thrown.addAll(
+                FanOut.named("inner")
+                    .withMode(mode)
+                    .invokeAll(
+                        1,
+                        i -> {
+                          try {
+                            return self.get().submit("inner");
+                          } catch (Throwable t) {
+                            return t;
+                          }
+                        }));
+          }
+          return batch;
+        };
+    try (DynamicBatcher<String, String> batcher =
+        builder(forward).context(batch -> ForwardContext.where(0, new Tokens(1))).build()) {
+      self.set(batcher);
+
+      assertThat(batcher.submit("reentrant")).isEqualTo("reentrant");
+    }
+
+    assertThat(thrown).singleElement().isInstanceOf(IllegalStateException.class);
+  }
+
   // ---------------------------------------------------------------------------------------------
   // 9. Metrics.
+
+  @Test
+  void anErrorOfAMeterFilterNeitherStrandsTheBatchsCallersNorStopsTheDispatcher() throws Exception {
+    AtomicBoolean armed = new AtomicBoolean(true);
+    registry
+        .config()
+        .meterFilter(
+            new MeterFilter() {
+              @Override
+              public Meter.Id map(Meter.Id id) {
+                if (id.getName().equals(DynamicBatcher.BATCHES) && armed.getAndSet(false)) {
+                  throw new AssertionError("meter filter failed");
+                }
+                return id;
+              }
+            });
+    try (DynamicBatcher<String, String> batcher = builder(batch -> batch).build()) {
+      assertThat(submitAsync(batcher, "a").result()).isEqualTo("a");
+      assertThat(armed).as("the filter threw").isFalse();
+      assertThat(batcher.submit("b")).isEqualTo("b");
+    }
+  }
+
+  @Test
+  void ifTheDispatcherLoopDiesTheQueuedItemsFailAndLaterSubmitsAreRejected() throws Exception {
+    AtomicBoolean armed = new AtomicBoolean(true);
+    Ticker failing =
+        new Ticker() {
+          @Override
+          public long read() {
+            // Only the dispatcher's read outside a pass, deciding whether maxWait is over.
+            if (Thread.currentThread().getName().equals("batcher-test") && armed.getAndSet(false)) {
+              throw new AssertionError("clock failed");
+            }
+            return ticker.read();
+          }
+
+          @Override
+          public void parkUntil(Object blocker, long deadline) {
+            ticker.parkUntil(blocker, deadline);
+          }
+        };
+    DynamicBatcher<String, String> batcher =
+        builder(batch -> batch).ticker(failing).maxWait(HOUR).build();
+
+    assertThat(submitAsync(batcher, "a").thrown())
+        .isInstanceOf(RejectedExecutionException.class)
+        .hasMessageContaining("Batcher 'test' stopped after its dispatcher failed")
+        .hasRootCauseMessage("clock failed");
+    assertThatThrownBy(() -> batcher.submit("b"))
+        .isInstanceOf(RejectedExecutionException.class)
+        .hasMessageContaining("Batcher 'test' stopped");
+    batcher.close();
+  }
+
+  @Test
+  void defaultNamesAreUniqueInTheJvm() {
+    try (DynamicBatcher<String, String> first =
+            DynamicBatcher.<String, String>builder(tracker, b -> b).build();
+        DynamicBatcher<String, String> second =
+            DynamicBatcher.<String, String>builder(tracker, b -> b).build()) {
+      assertThat(first.name()).startsWith("batcher-").isNotEqualTo(second.name());
+      assertThat(registry.find(DynamicBatcher.QUEUE_DEPTH).gauges()).hasSize(2);
+    }
+  }
+
+  @Test
+  void aNameInUseByALiveBatcherOfTheSameRegistryIsRejectedUntilThatBatcherTerminated() {
+    DynamicBatcher<String, String> first = builder(batch -> batch).build();
+
+    assertThatThrownBy(() -> builder(batch -> batch).build())
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageStartingWith("name must be unique among the live batchers of a registry")
+        .hasMessageContaining("'test'");
+    BatchSizeTracker other = BatchSizeTracker.builder(new SimpleMeterRegistry()).build();
+    DynamicBatcher.builder(other, b -> b).name("test").build().close();
+
+    first.close();
+    try (DynamicBatcher<String, String> again = builder(batch -> batch).build()) {
+      assertThat(
+              registry.get(DynamicBatcher.QUEUE_DEPTH).tag(DynamicBatcher.NAME_TAG, "test").gauge())
+          .isNotNull();
+    }
+  }
 
   @Test
   void queueWaitIsRecordedPerItemFromItsArrivalToItsBatchsStart() throws Exception {

@@ -22,21 +22,36 @@ final class BatchingSnippets {
   /** Tokens per pass: what a transformer backend reports as its batch size. */
   record TokenMetadata(int batchSize) implements AttentionMetadata {}
 
-  static float[] batcher(MeterRegistry registry, Model model, String text)
-      throws InterruptedException, ExecutionException {
-    // @start region="batcher"
-    BatchSizeTracker tracker = BatchSizeTracker.builder(registry).build();
-    try (DynamicBatcher<String, float[]> batcher =
-        DynamicBatcher.builder(tracker, model::embed) // one pass per batch of texts
-            .maxBatchSize(16)
-            .maxWait(Duration.ofMillis(5)) // counted from the oldest queued text
-            .maxQueued(256) // then submit rejects at once
-            .build()) {
-      // On each request's own virtual thread: blocks until the text's batch has run.
+  // @start region="batcher"
+  /** Embeds texts for concurrent requests; one instance for the whole service. */
+  static final class EmbeddingService implements AutoCloseable {
+    // Built once and shared: requests that arrive together share a forward pass.
+    private final DynamicBatcher<String, float[]> batcher;
+
+    EmbeddingService(MeterRegistry registry, Model model) {
+      BatchSizeTracker tracker = BatchSizeTracker.builder(registry).build();
+      batcher =
+          DynamicBatcher.builder(tracker, model::embed) // one pass per batch of texts
+              .name("embed") // unique per registry: the meters' batcher tag
+              .maxBatchSize(16)
+              .maxWait(Duration.ofMillis(5)) // counted from the oldest queued text
+              .maxQueued(256) // then submit rejects at once
+              .build();
+    }
+
+    // Called on each request's own virtual thread: blocks until the text's batch has run.
+    float[] embed(String text) throws InterruptedException, ExecutionException {
       return batcher.submit(text);
     }
-    // @end
+
+    // At shutdown: rejects new texts, runs the queued ones, waits for the last pass.
+    @Override
+    public void close() {
+      batcher.close();
+    }
   }
+
+  // @end
 
   static float[] readme(MeterRegistry registry, Model model, String text)
       throws InterruptedException, ExecutionException {
