@@ -526,7 +526,18 @@ public final class DynamicBatcher<I, O> implements AutoCloseable {
       // Nothing should get here (runBatch catches what a batch throws, the metrics what they
       // throw, a VirtualMachineError aside); if the loop dies anyway, no caller may wait forever.
       failQueued(t);
-      throw t;
+      try {
+        System.getLogger(DynamicBatcher.class.getName())
+            .log(
+                System.Logger.Level.ERROR,
+                "The dispatcher of batcher '" + name + "' stopped; the batcher is closed",
+                t);
+      } catch (Throwable ignored) {
+        // Nothing left to tell: the callers were failed already.
+      }
+      if (t instanceof VirtualMachineError fatal) {
+        throw fatal;
+      }
     } finally {
       try {
         releaseName(tracker.registry(), name);

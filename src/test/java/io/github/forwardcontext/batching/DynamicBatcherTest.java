@@ -834,17 +834,48 @@ class DynamicBatcherTest implements NoContextLeftBound {
             ticker.parkUntil(blocker, deadline);
           }
         };
-    DynamicBatcher<String, String> batcher =
-        builder(batch -> batch).ticker(failing).maxWait(HOUR).build();
+    java.util.logging.Logger logger =
+        java.util.logging.Logger.getLogger(DynamicBatcher.class.getName());
+    List<java.util.logging.LogRecord> logged = new CopyOnWriteArrayList<>();
+    java.util.logging.Handler capture =
+        new java.util.logging.Handler() {
+          @Override
+          public void publish(java.util.logging.LogRecord record) {
+            logged.add(record);
+          }
 
-    assertThat(submitAsync(batcher, "a").thrown())
-        .isInstanceOf(RejectedExecutionException.class)
-        .hasMessageContaining("Batcher 'test' stopped after its dispatcher failed")
-        .hasRootCauseMessage("clock failed");
-    assertThatThrownBy(() -> batcher.submit("b"))
-        .isInstanceOf(RejectedExecutionException.class)
-        .hasMessageContaining("Batcher 'test' stopped");
-    batcher.close();
+          @Override
+          public void flush() {}
+
+          @Override
+          public void close() {}
+        };
+    logger.addHandler(capture);
+    logger.setUseParentHandlers(false); // the expected error stays out of the build output
+    try {
+      DynamicBatcher<String, String> batcher =
+          builder(batch -> batch).ticker(failing).maxWait(HOUR).build();
+
+      assertThat(submitAsync(batcher, "a").thrown())
+          .isInstanceOf(RejectedExecutionException.class)
+          .hasMessageContaining("Batcher 'test' stopped after its dispatcher failed")
+          .hasRootCauseMessage("clock failed");
+      assertThatThrownBy(() -> batcher.submit("b"))
+          .isInstanceOf(RejectedExecutionException.class)
+          .hasMessageContaining("Batcher 'test' stopped");
+      batcher.close(); // returns once the dispatcher has ended: its failure is logged by then
+
+      assertThat(logged)
+          .anySatisfy(
+              r -> {
+                assertThat(r.getLevel()).isEqualTo(java.util.logging.Level.SEVERE);
+                assertThat(r.getMessage()).contains("dispatcher of batcher 'test' stopped");
+                assertThat(r.getThrown()).hasMessage("clock failed");
+              });
+    } finally {
+      logger.removeHandler(capture);
+      logger.setUseParentHandlers(true);
+    }
   }
 
   @Test
