@@ -510,13 +510,28 @@ public final class BatchSizeTracker {
     if (observation == null) {
       return null;
     }
+    // What was current before: a handler that throws while the scope opens (or closes) may leave
+    // the pass's scope current on this thread, which would leak it past the pass.
+    Observation.Scope previous = observationRegistry.getCurrentObservationScope();
     try {
-      return new GuardedScope(observation.openScope(), observationFailures);
+      return new GuardedScope(
+          observation.openScope(), previous, observationRegistry, observationFailures);
     } catch (VirtualMachineError e) {
       throw e;
     } catch (Throwable e) {
+      restoreScope(observationRegistry, previous);
       observationFailures.log(e);
       return null;
+    }
+  }
+
+  private static void restoreScope(ObservationRegistry registry, Observation.Scope previous) {
+    try {
+      registry.setCurrentObservationScope(previous);
+    } catch (VirtualMachineError e) {
+      throw e;
+    } catch (Throwable ignored) {
+      // The failure that brought us here is logged.
     }
   }
 
@@ -537,7 +552,11 @@ public final class BatchSizeTracker {
   }
 
   /** An observation scope whose close never throws into the pass. */
-  private record GuardedScope(Observation.Scope scope, FailureLog failures)
+  private record GuardedScope(
+      Observation.Scope scope,
+      Observation.Scope previous,
+      ObservationRegistry registry,
+      FailureLog failures)
       implements Observation.Scope {
     @Override
     public Observation getCurrentObservation() {
@@ -551,6 +570,7 @@ public final class BatchSizeTracker {
       } catch (VirtualMachineError e) {
         throw e;
       } catch (Throwable e) {
+        restoreScope(registry, previous);
         failures.log(e);
       }
     }

@@ -151,6 +151,46 @@ class ObservationTest implements NoContextLeftBound {
   }
 
   @Test
+  void aHandlerThatThrowsNeverBreaksThePassNorItsTiming() {
+    SimpleMeterRegistry meters = new SimpleMeterRegistry();
+    observations
+        .observationConfig()
+        .observationHandler(
+            new ObservationHandler<Observation.Context>() {
+              @Override
+              public void onStart(Observation.Context context) {
+                events.add("start");
+              }
+
+              @Override
+              public void onScopeOpened(Observation.Context context) {
+                throw new IllegalStateException("tracer down");
+              }
+
+              @Override
+              public void onStop(Observation.Context context) {
+                throw new AssertionError("exporter down");
+              }
+
+              @Override
+              public boolean supportsContext(Observation.Context context) {
+                return true;
+              }
+            });
+    BatchSizeTracker tracker =
+        BatchSizeTracker.builder(meters).clock(clock).observationRegistry(observations).build();
+
+    for (int i = 0; i < 2; i++) {
+      assertThat(tracker.where(i, new TestMetadata(8)).call(() -> "latents")).isEqualTo("latents");
+    }
+
+    assertThat(events).containsExactly("start", "start");
+    assertThat(observations.getCurrentObservation()).as("nothing left current").isNull();
+    assertThat(meters.find("forward.pass").tag("batch.size", "8").timer().count()).isEqualTo(2);
+    assertThat(log.messages(Level.WARNING)).singleElement().asString().contains("observation");
+  }
+
+  @Test
   void observationMetricsInTheSameRegistryDoNotClashWithTheForwardPassTimers() {
     PrometheusMeterRegistry prometheus = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
     observations
