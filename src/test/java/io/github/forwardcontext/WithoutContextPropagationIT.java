@@ -3,14 +3,10 @@ package io.github.forwardcontext;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.io.File;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
-import javax.tools.ToolProvider;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -36,11 +32,11 @@ class WithoutContextPropagationIT {
             .collect(Collectors.joining(File.pathSeparator));
     String classpath = libraryJar + File.pathSeparator + withoutOptional;
 
-    Path src = dir.resolve("src/check/Main.java");
-    Files.createDirectories(src.getParent());
-    Files.writeString(
-        src,
-        """
+    PackagedProgram.Run run =
+        PackagedProgram.compileAndRun(
+            dir,
+            classpath,
+            """
         package check;
 
         import io.github.forwardcontext.ForwardContext;
@@ -68,34 +64,9 @@ class WithoutContextPropagationIT {
           }
         }
         """);
-    Path classes = dir.resolve("classes");
-    int compiled =
-        ToolProvider.getSystemJavaCompiler()
-            .run(
-                null,
-                null,
-                null,
-                "--release",
-                "25",
-                "-classpath",
-                classpath,
-                "-d",
-                classes.toString(),
-                src.toString());
-    assertThat(compiled).as("javac exit code").isZero();
+    String output = run.output();
 
-    Process java =
-        new ProcessBuilder(
-                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-classpath",
-                classpath + File.pathSeparator + classes,
-                "check.Main")
-            .redirectErrorStream(true)
-            .start();
-    String output = new String(java.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-    assertThat(java.waitFor(60, TimeUnit.SECONDS)).isTrue();
-
-    assertThat(java.exitValue()).as(output).isZero();
+    assertThat(run.exitCode()).as(output).isZero();
     List<String> lines = output.lines().toList();
     assertThat(lines).contains("pool=3", "fanOut=[false, false]");
     assertThat(lines)

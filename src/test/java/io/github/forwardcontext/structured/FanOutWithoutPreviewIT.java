@@ -3,13 +3,10 @@ package io.github.forwardcontext.structured;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.github.forwardcontext.ForwardContext;
+import io.github.forwardcontext.PackagedProgram;
 import java.io.File;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
-import javax.tools.ToolProvider;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -33,11 +30,11 @@ class FanOutWithoutPreviewIT {
             + File.pathSeparator
             + System.getProperty("forwardcontext.runtime.classpath", "");
 
-    Path src = dir.resolve("src/check/Main.java");
-    Files.createDirectories(src.getParent());
-    Files.writeString(
-        src,
-        """
+    PackagedProgram.Run run =
+        PackagedProgram.compileAndRun(
+            dir,
+            classpath,
+            """
         package check;
 
         import io.github.forwardcontext.ForwardContext;
@@ -59,34 +56,9 @@ class FanOutWithoutPreviewIT {
           }
         }
         """);
-    Path classes = dir.resolve("classes");
-    int compiled =
-        ToolProvider.getSystemJavaCompiler()
-            .run(
-                null,
-                null,
-                null,
-                "--release",
-                "25",
-                "-classpath",
-                classpath,
-                "-d",
-                classes.toString(),
-                src.toString());
-    assertThat(compiled).as("javac exit code").isZero();
+    String output = run.output();
 
-    Process java =
-        new ProcessBuilder(
-                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-classpath",
-                classpath + File.pathSeparator + classes,
-                "check.Main")
-            .redirectErrorStream(true)
-            .start();
-    String output = new String(java.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-    assertThat(java.waitFor(60, TimeUnit.SECONDS)).isTrue();
-
-    assertThat(java.exitValue()).as(output).isZero();
+    assertThat(run.exitCode()).as(output).isZero();
     assertThat(output.lines().toList())
         .containsAll(List.of("mode=VIRTUAL_THREADS", "seen=[0@42, 1@42, 2@42, 3@42]"));
   }
