@@ -42,7 +42,9 @@ import java.util.concurrent.atomic.AtomicReference;
  *       interrupt too: as {@link io.github.forwardcontext.structured.FanOut} does.
  *   <li>A microbatch's thread is a plain virtual thread: it sees the forward context bound for it,
  *       not the caller's other scoped values. Like every new thread, it starts with the values of
- *       the caller's {@link InheritableThreadLocal}s, and no other thread-local.
+ *       the caller's {@link InheritableThreadLocal}s, and no other thread-local, unless the
+ *       microbatches {@linkplain #withThreadLocalContexts(ThreadLocalContexts) carry} the MDC, the
+ *       current observation and the like.
  * </ul>
  *
  * <h2>Timing</h2>
@@ -80,10 +82,15 @@ public final class Microbatches {
 
   private final List<AttentionMetadata> metadata;
   private final BatchSizeTracker tracker; // null: microbatches untimed
+  private final ThreadLocalContexts threadLocals; // null: no thread-local contexts carried
 
-  private Microbatches(List<AttentionMetadata> metadata, BatchSizeTracker tracker) {
+  private Microbatches(
+      List<AttentionMetadata> metadata,
+      BatchSizeTracker tracker,
+      ThreadLocalContexts threadLocals) {
     this.metadata = metadata;
     this.tracker = tracker;
+    this.threadLocals = threadLocals;
   }
 
   /**
@@ -112,7 +119,7 @@ public final class Microbatches {
       throw new IllegalArgumentException(
           "metadata must hold at least one microbatch's metadata but was empty");
     }
-    return new Microbatches(List.copyOf(copy), null);
+    return new Microbatches(List.copyOf(copy), null, null);
   }
 
   /**
@@ -122,7 +129,19 @@ public final class Microbatches {
    * @param tracker the tracker that times the microbatches
    */
   public Microbatches timedBy(BatchSizeTracker tracker) {
-    return new Microbatches(metadata, Objects.requireNonNull(tracker, "tracker"));
+    return new Microbatches(metadata, Objects.requireNonNull(tracker, "tracker"), threadLocals);
+  }
+
+  /**
+   * {@return a copy of these microbatches that carries the caller's thread-local contexts (MDC, the
+   * current {@code Observation} and its span, ...) into each microbatch thread} They are captured
+   * once per {@link #call(Task) call}, on the calling thread, restored around each microbatch, and
+   * left behind on no thread; as {@code FanOut.withThreadLocalContexts} does.
+   *
+   * @param contexts the thread-local contexts to carry
+   */
+  public Microbatches withThreadLocalContexts(ThreadLocalContexts contexts) {
+    return new Microbatches(metadata, tracker, Objects.requireNonNull(contexts, "contexts"));
   }
 
   /** {@return the attention metadata of each microbatch, in order} */
@@ -171,12 +190,17 @@ public final class Microbatches {
       // The status stays set, as after an interrupt while waiting.
       throw new InterruptedException("interrupted before the microbatches started");
     }
-    return new Run<R>(count).call(task, contexts, passes);
+    ThreadLocalContexts.Snapshot snapshot = threadLocals == null ? null : threadLocals.capture();
+    return new Run<R>(count).call(task, contexts, passes, snapshot);
   }
 
   @Override
   public String toString() {
-    return "Microbatches[" + metadata + (tracker == null ? "" : ", timed") + "]";
+    return "Microbatches["
+        + metadata
+        + (tracker == null ? "" : ", timed")
+        + (threadLocals == null ? "" : ", " + threadLocals)
+        + "]";
   }
 
   /*
@@ -198,16 +222,20 @@ public final class Microbatches {
     }
 
     <E extends Exception> List<R> call(
-        Task<? extends R, E> task, ForwardContext[] contexts, BatchSizeTracker.TrackedPass[] passes)
+        Task<? extends R, E> task,
+        ForwardContext[] contexts,
+        BatchSizeTracker.TrackedPass[] passes,
+        ThreadLocalContexts.Snapshot snapshot)
         throws E, InterruptedException {
       for (int i = 0; i < threads.length; i++) {
         int index = i;
         ForwardContext context = contexts[i];
         BatchSizeTracker.TrackedPass pass = passes == null ? null : passes[i];
+        Runnable body = () -> runOne(index, task, context, pass);
         threads[i] =
             Thread.ofVirtual()
                 .name("microbatch-" + i)
-                .unstarted(() -> runOne(index, task, context, pass));
+                .unstarted(snapshot == null ? body : snapshot.wrap(body));
       }
       int started = 0;
       try {

@@ -217,4 +217,29 @@ class ThreadLocalContextsTest implements NoContextLeftBound {
 
     assertThat(pending).containsExactly((Runnable) queued);
   }
+
+  @Test
+  void microbatchesCarryTheCallersMdcIntoEachMicrobatchThreadAndLeaveNoneBehind() throws Exception {
+    MDC.put("request.id", "r-7");
+    Microbatches split = Microbatches.of(new TestMetadata(2), new TestMetadata(3));
+
+    List<String> carried =
+        ForwardContext.where(5, new TestMetadata(5))
+            .call(
+                () ->
+                    split
+                        .withThreadLocalContexts(mdcOnly())
+                        .call(
+                            i ->
+                                MDC.get("request.id")
+                                    + "/"
+                                    + ForwardContext.current().attnMetadata().batchSize()));
+    List<String> plain =
+        ForwardContext.where(5, new TestMetadata(5))
+            .call(() -> split.call(i -> String.valueOf(MDC.get("request.id"))));
+
+    assertThat(carried).containsExactly("r-7/2", "r-7/3");
+    assertThat(plain).containsExactly("null", "null");
+    assertThat(MDC.get("request.id")).isEqualTo("r-7");
+  }
 }
