@@ -637,13 +637,7 @@ public final class BatchSizeTracker {
   // The hot path: the series lookup when a pass is created, and stop() when its operation ends.
 
   Series series(int batchSize) {
-    Series series;
-    Series[] table = direct;
-    if (batchSize < table.length) {
-      series = table[batchSize];
-    } else {
-      series = batchSize >= DIRECT_LIMIT ? findLarge(large, batchSize) : null;
-    }
+    Series series = find(batchSize);
     if (series != null) {
       return series;
     }
@@ -652,6 +646,15 @@ public final class BatchSizeTracker {
       return addSeries(batchSize);
     }
     return batchSizeBins == null ? overflow : overflowOfBin(binIndex(batchSize));
+  }
+
+  /** The series of a batch size that has one: one array access below DIRECT_LIMIT. */
+  private Series find(int batchSize) {
+    Series[] table = direct;
+    if (batchSize < table.length) {
+      return table[batchSize];
+    }
+    return batchSize >= DIRECT_LIMIT ? findLarge(large, batchSize) : null;
   }
 
   private static Series findLarge(Series[] table, int batchSize) {
@@ -670,10 +673,7 @@ public final class BatchSizeTracker {
   }
 
   private synchronized Series addSeries(int batchSize) {
-    Series series =
-        batchSize < DIRECT_LIMIT
-            ? (batchSize < direct.length ? direct[batchSize] : null)
-            : findLarge(large, batchSize);
+    Series series = find(batchSize);
     if (series != null) {
       return series;
     }

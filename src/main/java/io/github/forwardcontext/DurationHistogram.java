@@ -68,16 +68,6 @@ class DurationHistogram {
   }
 
   /**
-   * {@return the counts of all stripes added up, {@code [octave * SUB_BUCKETS + subBucket]}} Taken
-   * while others record, it may miss passes that finish meanwhile, never count one twice.
-   */
-  long[] snapshot() {
-    long[] sum = new long[OCTAVES * SUB_BUCKETS];
-    merge(sum);
-    return sum;
-  }
-
-  /**
    * Adds up the stripes' counts into {@code sums} ({@code [octave * SUB_BUCKETS + subBucket]}),
    * writing only the octaves some stripe has counts for, and returns those octaves as a bit mask
    * (bit {@code o} for octave {@code o}). The other octaves of {@code sums} are left as they were,
@@ -151,25 +141,6 @@ class DurationHistogram {
       }
     }
     throw new AssertionError("ranks beyond the count");
-  }
-
-  /** Every octave: a {@link #snapshot()} has them all. */
-  static final long ALL_OCTAVES = (1L << OCTAVES) - 1;
-
-  static long count(long[] snapshot) {
-    return count(snapshot, ALL_OCTAVES);
-  }
-
-  /**
-   * The median as torch.quantile(q=0.5) computes it, which FastVideo's report uses: the middle
-   * value, or the mean of the two middle values when the count is even; each value is its bucket's
-   * midpoint.
-   *
-   * @param count {@link #count(long[])} of the snapshot
-   * @return the median in nanoseconds, or NaN if the snapshot is empty
-   */
-  static double medianNanos(long[] snapshot, long count) {
-    return medianNanos(snapshot, ALL_OCTAVES, count);
   }
 
   static int octave(long value) {
