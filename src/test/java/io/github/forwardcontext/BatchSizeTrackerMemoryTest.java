@@ -8,7 +8,7 @@ import java.lang.management.ManagementFactory;
 import java.lang.management.MemoryMXBean;
 import org.junit.jupiter.api.Test;
 
-class TrackerMemoryTest implements NoContextLeftBound {
+class BatchSizeTrackerMemoryTest implements NoContextLeftBound {
 
   /** Each reading moves time on by a different amount, so passes spread over many buckets. */
   private static final class SteppingClock implements Clock {

@@ -5,10 +5,11 @@ import io.micrometer.core.instrument.Timer;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 
 /**
- * Run by {@link GlobalTrackingTest} in a JVM of its own: three passes through the untracked API.
+ * Run by {@link BatchSizeTrackerGlobalTest} in a JVM of its own: three passes through the untracked
+ * API.
  */
-final class GlobalTrackingProbe {
-  private GlobalTrackingProbe() {}
+final class BatchSizeTrackerGlobalProbe {
+  private BatchSizeTrackerGlobalProbe() {}
 
   public static void main(String[] args) {
     if (args.length > 0 && args[0].equals("misconfigured")) {
@@ -24,6 +25,17 @@ final class GlobalTrackingProbe {
     System.out.println("count=" + (timer == null ? 0 : timer.count()));
     System.out.println("global=" + BatchSizeTracker.global().isPresent());
     BatchSizeTracker.global().ifPresent(t -> System.out.println("rows=" + t.stats()));
+    if (BatchSizeTracker.global().isPresent()) {
+      // The global tracker claims the global registry like any tracker.
+      try {
+        BatchSizeTracker.builder(Metrics.globalRegistry).build();
+        System.out.println("second untagged tracker=built");
+      } catch (IllegalStateException e) {
+        System.out.println("second untagged tracker=refused");
+      }
+      BatchSizeTracker.builder(Metrics.globalRegistry).tags("stage", "encode").build();
+      System.out.println("tagged tracker=built");
+    }
   }
 
   /** With a malformed setting: explicit trackers and reads work, globally tracked passes fail. */

@@ -12,10 +12,10 @@ import org.junit.jupiter.api.Test;
 /**
  * In an SLF4J application, with {@code slf4j-jdk-platform-logging} on the class path, the report
  * line arrives through SLF4J in Logback, under the documented logger name and level. Runs {@link
- * Slf4jReportProbe} in a JVM of its own, because the bridge takes over {@code System.Logger} for
- * the whole JVM.
+ * BatchSizeTrackerSlf4jReportProbe} in a JVM of its own, because the bridge takes over {@code
+ * System.Logger} for the whole JVM.
  */
-class Slf4jReportTest {
+class BatchSizeTrackerSlf4jReportTest {
 
   @Test
   void theReportLineReachesLogbackThroughSlf4jWithItsLoggerNameAndLevel() throws Exception {
@@ -25,7 +25,7 @@ class Slf4jReportTest {
         String.join(
             File.pathSeparator,
             Path.of(
-                    Slf4jReportProbe.class
+                    BatchSizeTrackerSlf4jReportProbe.class
                         .getProtectionDomain()
                         .getCodeSource()
                         .getLocation()
@@ -38,7 +38,7 @@ class Slf4jReportTest {
                 Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-cp",
                 classPath,
-                Slf4jReportProbe.class.getName())
+                BatchSizeTrackerSlf4jReportProbe.class.getName())
             .redirectErrorStream(true)
             .start();
     String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);

@@ -12,7 +12,7 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
-class GlobalTrackingTest implements NoContextLeftBound {
+class BatchSizeTrackerGlobalTest implements NoContextLeftBound {
 
   @Test
   void absentOrBlankSettingsLeaveTrackingOff() {
@@ -62,6 +62,14 @@ class GlobalTrackingTest implements NoContextLeftBound {
   }
 
   @Test
+  void theGlobalTrackerClaimsTheGlobalRegistryLikeAnyTracker() throws Exception {
+    Result result = runProbe("-Dforwardcontext.log-batchsize-interval=0");
+
+    assertThat(result.exitCode()).as(result.output()).isZero();
+    assertThat(result.output()).contains("second untagged tracker=refused", "tagged tracker=built");
+  }
+
+  @Test
   void withoutTheSettingForwardContextWhereIsUntracked() throws Exception {
     Result result = runProbe();
 
@@ -91,7 +99,10 @@ class GlobalTrackingTest implements NoContextLeftBound {
 
   private record Result(int exitCode, String output) {}
 
-  /** Runs {@link GlobalTrackingProbe} in a fresh JVM, where ForwardContext is initialised anew. */
+  /**
+   * Runs {@link BatchSizeTrackerGlobalProbe} in a fresh JVM, where ForwardContext is initialised
+   * anew.
+   */
   private static Result runProbe(String... options) throws Exception {
     List<String> jvmOptions = new ArrayList<>();
     List<String> probeArgs = new ArrayList<>();
@@ -107,7 +118,7 @@ class GlobalTrackingTest implements NoContextLeftBound {
         String.join(
             File.pathSeparator,
             Path.of(
-                    GlobalTrackingProbe.class
+                    BatchSizeTrackerGlobalProbe.class
                         .getProtectionDomain()
                         .getCodeSource()
                         .getLocation()
@@ -115,7 +126,7 @@ class GlobalTrackingTest implements NoContextLeftBound {
                 .toString(),
             System.getProperty("jdk.module.path", ""),
             System.getProperty("java.class.path", ""));
-    command.addAll(List.of("-cp", classPath, GlobalTrackingProbe.class.getName()));
+    command.addAll(List.of("-cp", classPath, BatchSizeTrackerGlobalProbe.class.getName()));
     command.addAll(probeArgs);
     ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true);
     builder.environment().remove(GlobalTracking.ENV);

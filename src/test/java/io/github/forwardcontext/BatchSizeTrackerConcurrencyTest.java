@@ -10,7 +10,7 @@ import java.util.concurrent.CountDownLatch;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
-class TrackerConcurrencyTest implements NoContextLeftBound {
+class BatchSizeTrackerConcurrencyTest implements NoContextLeftBound {
 
   private final SimpleMeterRegistry registry = new SimpleMeterRegistry();
   private final FakeClock clock = new FakeClock();

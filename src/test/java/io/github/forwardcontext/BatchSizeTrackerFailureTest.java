@@ -8,6 +8,9 @@ import io.micrometer.core.instrument.Meter;
 import io.micrometer.core.instrument.Timer;
 import io.micrometer.core.instrument.config.MeterFilter;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import io.micrometer.observation.Observation;
+import io.micrometer.observation.ObservationHandler;
+import io.micrometer.observation.ObservationRegistry;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -22,7 +25,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 /** A failure in the tracker's own machinery never breaks a forward pass, nor loses its outcome. */
-class FailureIsolationTest implements NoContextLeftBound {
+class BatchSizeTrackerFailureTest implements NoContextLeftBound {
 
   private final SimpleMeterRegistry registry = new SimpleMeterRegistry();
   private final FakeClock clock = new FakeClock();
@@ -343,5 +346,67 @@ class FailureIsolationTest implements NoContextLeftBound {
         .contains("Batch size 1024000 would be distinct batch size number 2, beyond the cap of")
         .contains("maxBatchSizes = 1 ")
         .doesNotContain("1,024,000");
+  }
+
+  @Test
+  void anObservationWhoseStartFailsHalfwayIsStillStoppedWithThePass() {
+    ObservationRegistry observations = ObservationRegistry.create();
+    io.micrometer.core.instrument.MeterRegistry meters = new SimpleMeterRegistry();
+    observations
+        .observationConfig()
+        .observationHandler(
+            new io.micrometer.core.instrument.observation.DefaultMeterObservationHandler(meters))
+        .observationHandler(
+            new ObservationHandler<>() {
+              @Override
+              public void onStart(Observation.Context context) {
+                throw new IllegalStateException("handler broke in onStart");
+              }
+
+              @Override
+              public boolean supportsContext(Observation.Context context) {
+                return true;
+              }
+            });
+    BatchSizeTracker tracker =
+        BatchSizeTracker.builder(registry).clock(clock).observationRegistry(observations).build();
+
+    for (int i = 0; i < 1000; i++) {
+      assertThat(tracker.where(0, new TestMetadata(8)).call(() -> "latents")).isEqualTo("latents");
+    }
+
+    // The meter handler started a long-task sample for each pass; each was stopped again.
+    io.micrometer.core.instrument.LongTaskTimer active =
+        meters.get("forward.pass.observation.active").longTaskTimer();
+    assertThat(active.activeTasks()).isZero();
+    assertThat(meters.get("forward.pass.observation").timer().count()).isEqualTo(1000);
+    assertThat(timer("8").count()).isEqualTo(1000);
+    assertThat(log.messages(Level.WARNING)).singleElement().asString().contains("observation");
+  }
+
+  @Test
+  void aBucketBoundBeyondWhatATimerHoldsIsRefusedNamingItAndTheLargestAllowed() {
+    Duration tooLong = Duration.ofSeconds(Long.MAX_VALUE / 1000);
+    assertThatThrownBy(
+            () ->
+                BatchSizeTracker.builder(registry).histogramBuckets(Duration.ofMillis(1), tooLong))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("buckets[1]")
+        .hasMessageContaining(tooLong.toString())
+        .hasMessageContaining(Duration.ofNanos(Long.MAX_VALUE).toString());
+    assertThatThrownBy(() -> ForwardPassHistograms.filter(Duration.ofMillis(1), tooLong))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("buckets[1]")
+        .hasMessageContaining(Duration.ofNanos(Long.MAX_VALUE).toString());
+
+    // The largest allowed bound registers and records.
+    BatchSizeTracker tracker =
+        BatchSizeTracker.builder(registry)
+            .clock(clock)
+            .histogramBuckets(Duration.ofMillis(1), Duration.ofNanos(Long.MAX_VALUE))
+            .build();
+    tracker.where(0, new TestMetadata(8)).run(() -> clock.advanceMillis(2));
+    assertThat(timer("8").count()).isEqualTo(1);
+    assertThat(log.messages(Level.WARNING)).isEmpty();
   }
 }

@@ -11,11 +11,14 @@ import java.util.concurrent.TimeUnit;
 import org.slf4j.LoggerFactory;
 import org.slf4j.MDC;
 
-/** Run by {@link Slf4jReportTest} with the System.Logger-to-SLF4J bridge on the class path. */
-final class Slf4jReportProbe {
+/**
+ * Run by {@link BatchSizeTrackerSlf4jReportTest} with the System.Logger-to-SLF4J bridge on the
+ * class path.
+ */
+final class BatchSizeTrackerSlf4jReportProbe {
   private static volatile String PASS_THREAD;
 
-  private Slf4jReportProbe() {}
+  private BatchSizeTrackerSlf4jReportProbe() {}
 
   public static void main(String[] args) throws InterruptedException {
     CountDownLatch reported = new CountDownLatch(1);

@@ -20,7 +20,7 @@ import java.util.logging.Level;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
-class ObservationTest implements NoContextLeftBound {
+class BatchSizeTrackerObservationTest implements NoContextLeftBound {
 
   private final FakeClock clock = new FakeClock();
   private final LogCapture log = new LogCapture();

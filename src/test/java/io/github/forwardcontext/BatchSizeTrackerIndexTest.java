@@ -9,7 +9,7 @@ import java.util.concurrent.CountDownLatch;
 import org.junit.jupiter.api.Test;
 
 /** The batch-size index: every size found again, small and large, in first-seen order. */
-class TrackerIndexTest implements NoContextLeftBound {
+class BatchSizeTrackerIndexTest implements NoContextLeftBound {
 
   private final SimpleMeterRegistry registry = new SimpleMeterRegistry();
   private final FakeClock clock = new FakeClock();
