@@ -1,4 +1,4 @@
-package io.github.forwardcontext.example;
+package io.github.forwardcontext.example.pipeline;
 
 import java.util.Random;
 
@@ -6,7 +6,7 @@ import java.util.Random;
  * When each request arrives: a Poisson process, that is exponential gaps between arrivals with a
  * mean of {@code 1 / rate}, drawn from a seeded random source so that a run can be repeated.
  */
-final class Arrivals {
+public final class Arrivals {
   private Arrivals() {}
 
   /**
@@ -17,7 +17,7 @@ final class Arrivals {
    * @param ratePerSecond the mean arrival rate; 0 for all at once
    * @param seed the seed of the gaps
    */
-  static long[] offsetsNanos(int requests, double ratePerSecond, long seed) {
+  public static long[] offsetsNanos(int requests, double ratePerSecond, long seed) {
     long[] offsets = new long[requests];
     if (ratePerSecond <= 0) {
       return offsets;

@@ -1,4 +1,4 @@
-package io.github.forwardcontext.example;
+package io.github.forwardcontext.example.model;
 
 import io.github.forwardcontext.AttentionMetadata;
 import io.github.forwardcontext.ForwardContext;
@@ -8,33 +8,37 @@ import java.util.Map;
 /**
  * The hybrid layout of the example's transformer, as in vLLM's hybrid models: even layers run full
  * attention ({@link DenoiseMetadata}), odd layers local attention over neighbouring frames ({@link
- * WindowedMetadata}). A step binds one {@linkplain AttentionMetadata#perLayer(Map) per-layer}
- * metadata, and each layer reads its own backend's type by its name.
+ * WindowedMetadata}). A pass binds one {@linkplain AttentionMetadata#perLayer(Map) per-layer}
+ * metadata, and each layer reads its own backend's type by its name, then turns it into the mask
+ * its session takes.
  */
-final class HybridAttention {
+public final class HybridAttention {
   /** Frames before and after its own that a token of a local-attention layer sees. */
-  static final int WINDOW_FRAMES = 1;
+  public static final int WINDOW_FRAMES = 1;
+
+  /** Latent tokens per frame: each frame is a 2 x 2 grid of patches. */
+  public static final int TOKENS_PER_FRAME = 4;
+
+  /** The additive mask value of a token another token does not see. */
+  static final float MASKED = -1e9f;
 
   private final String[] names;
 
-  HybridAttention(int layers) {
+  /** The layout of a model of {@code layers} layers. */
+  public HybridAttention(int layers) {
     this.names = new String[layers];
     for (int layer = 0; layer < layers; layer++) {
       names[layer] = "layer." + layer;
     }
   }
 
-  static boolean isLocal(int layer) {
+  /** {@return whether the layer attends locally} */
+  public static boolean isLocal(int layer) {
     return layer % 2 == 1;
   }
 
-  /** {@return the name a layer's metadata is bound under} */
-  String name(int layer) {
-    return names[layer];
-  }
-
   /** {@return the per-layer metadata of one pass: one entry per layer, of that layer's backend} */
-  AttentionMetadata metadata(DenoiseMetadata shape) {
+  public AttentionMetadata metadata(DenoiseMetadata shape) {
     WindowedMetadata local = new WindowedMetadata(shape, WINDOW_FRAMES);
     Map<String, AttentionMetadata> layers = new LinkedHashMap<>();
     for (int layer = 0; layer < names.length; layer++) {
@@ -46,20 +50,31 @@ final class HybridAttention {
   /**
    * What one layer's attention needs, read from the bound context as that layer's backend's type.
    *
-   * @param shape the input shape and request of the pass
+   * @param shape the input shape of the pass
    * @param windowFrames frames before and after its own that a token sees, or {@link
    *     Integer#MAX_VALUE} for full attention
    */
-  record Layer(DenoiseMetadata shape, int windowFrames) {
+  public record Layer(DenoiseMetadata shape, int windowFrames) {
     /** {@return whether the query token sees the key token} */
-    boolean sees(int query, int key) {
-      return Math.abs(query / Request.TOKENS_PER_FRAME - key / Request.TOKENS_PER_FRAME)
-          <= windowFrames;
+    public boolean sees(int query, int key) {
+      return Math.abs(query / TOKENS_PER_FRAME - key / TOKENS_PER_FRAME) <= windowFrames;
+    }
+
+    /** {@return the additive mask {@code [query][key]} of this layer, flat} */
+    float[] mask() {
+      int tokens = shape.sequenceLength();
+      float[] mask = new float[tokens * tokens];
+      for (int q = 0; q < tokens; q++) {
+        for (int k = 0; k < tokens; k++) {
+          mask[q * tokens + k] = sees(q, k) ? 0f : MASKED;
+        }
+      }
+      return mask;
     }
   }
 
   /** {@return the layer's view of the pass's metadata} */
-  Layer read(ForwardContext context, int layer) {
+  public Layer read(ForwardContext context, int layer) {
     if (isLocal(layer)) {
       WindowedMetadata local = context.attnMetadata(names[layer], WindowedMetadata.class);
       return new Layer(local.shape(), local.windowFrames());

@@ -1,4 +1,4 @@
-package io.github.forwardcontext.example;
+package io.github.forwardcontext.example.metrics;
 
 import com.sun.net.httpserver.HttpServer;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
@@ -9,7 +9,7 @@ import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 
 /** Serves the registry's Prometheus text exposition on 127.0.0.1, with the JDK's HTTP server. */
-final class MetricsServer implements AutoCloseable {
+public final class MetricsServer implements AutoCloseable {
   private final HttpServer server;
 
   private MetricsServer(HttpServer server) {
@@ -17,7 +17,7 @@ final class MetricsServer implements AutoCloseable {
   }
 
   /** Starts serving {@code /metrics}; port 0 picks a free port. */
-  static MetricsServer start(int port, PrometheusMeterRegistry registry) throws IOException {
+  public static MetricsServer start(int port, PrometheusMeterRegistry registry) throws IOException {
     HttpServer server =
         HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 0);
     server.createContext(
@@ -36,7 +36,7 @@ final class MetricsServer implements AutoCloseable {
     return new MetricsServer(server);
   }
 
-  int port() {
+  public int port() {
     return server.getAddress().getPort();
   }
 

@@ -1,4 +1,4 @@
-package io.github.forwardcontext.example;
+package io.github.forwardcontext.example.model;
 
 import io.github.forwardcontext.AttentionMetadata;
 
@@ -6,10 +6,11 @@ import io.github.forwardcontext.AttentionMetadata;
  * The metadata of the hybrid model's second attention backend: local attention, where a token
  * attends only to the tokens of the frames within {@code windowFrames} of its own.
  *
- * @param shape the pass's input shape and request, as the full-attention layers see it
+ * @param shape the pass's input shape, as the full-attention layers see it
  * @param windowFrames how many frames before and after its own a token sees
  */
-record WindowedMetadata(DenoiseMetadata shape, int windowFrames) implements AttentionMetadata {
+public record WindowedMetadata(DenoiseMetadata shape, int windowFrames)
+    implements AttentionMetadata {
 
   @Override
   public int batchSize() {

@@ -1,4 +1,4 @@
-package io.github.forwardcontext.example;
+package io.github.forwardcontext.example.pipeline;
 
 import io.micrometer.core.instrument.Clock;
 import java.util.SplittableRandom;
@@ -16,15 +16,15 @@ import java.util.SplittableRandom;
  * pass's own thread advances it by the pass's duration, so concurrent passes do not add to each
  * other's time and nothing sleeps. The real computation still runs; it takes no simulated time.
  */
-final class SimulatedPasses {
+public final class SimulatedPasses {
   /** One pass in this many stalls. */
-  static final int STALL_EVERY = 32;
+  public static final int STALL_EVERY = 32;
 
   /** How much longer a stalled pass takes. */
-  static final double STALL_FACTOR = 4;
+  public static final double STALL_FACTOR = 4;
 
   /** The standard deviation of the log of the jitter. */
-  static final double SIGMA = 0.15;
+  public static final double SIGMA = 0.15;
 
   private final double baseMillis;
   private final long seed;
@@ -54,7 +54,7 @@ final class SimulatedPasses {
    * @param step the denoising step
    * @param batchSize the request's batch size
    */
-  static long nanos(double baseMillis, long seed, int request, int step, int batchSize) {
+  public static long nanos(double baseMillis, long seed, int request, int step, int batchSize) {
     SplittableRandom random =
         new SplittableRandom(
             seed * 0x9E3779B97F4A7C15L

@@ -1,5 +1,6 @@
-package io.github.forwardcontext.example;
+package io.github.forwardcontext.example.fleet;
 
+import io.github.forwardcontext.example.ExamplePipeline;
 import java.io.BufferedReader;
 import java.io.BufferedWriter;
 import java.io.File;
@@ -93,7 +94,7 @@ final class Fleet implements AutoCloseable {
       command.addAll(
           List.of(
               java,
-              "-Xmx256m",
+              "-Xmx512m",
               "-XX:+UseSerialGC",
               "-XX:TieredStopAtLevel=1",
               "--enable-preview",

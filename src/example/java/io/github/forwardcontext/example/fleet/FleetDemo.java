@@ -1,6 +1,9 @@
-package io.github.forwardcontext.example;
+package io.github.forwardcontext.example.fleet;
 
-import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import io.github.forwardcontext.example.pipeline.Options;
+import io.github.forwardcontext.example.pipeline.Pipeline;
+import io.github.forwardcontext.example.pipeline.Request;
+import io.github.forwardcontext.example.pipeline.SimulatedPasses;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
@@ -233,8 +236,7 @@ public final class FleetDemo {
     Map<Integer, List<Long>> durations = new TreeMap<>();
     for (int w = 0; w < workers; w++) {
       Options options = Options.parse(workerArguments(w).toArray(String[]::new));
-      Pipeline pipeline = new Pipeline(options, new SimpleMeterRegistry(), AttentionObserver.NONE);
-      for (Request request : pipeline.requests()) {
+      for (Request request : Pipeline.requests(options)) {
         for (int step = 0; step < request.steps(); step++) {
           durations
               .computeIfAbsent(request.batchSize(), size -> new ArrayList<>())

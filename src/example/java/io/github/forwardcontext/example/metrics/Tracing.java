@@ -1,4 +1,4 @@
-package io.github.forwardcontext.example;
+package io.github.forwardcontext.example.metrics;
 
 import io.github.forwardcontext.ThreadLocalContexts;
 import io.micrometer.context.ContextRegistry;
@@ -30,14 +30,15 @@ import java.util.stream.Collectors;
  * that carries the current observation into its subtasks ({@link ThreadLocalContexts}), are
  * children of their layer.
  */
-final class Tracing implements AutoCloseable {
+public final class Tracing implements AutoCloseable {
   private final InMemorySpanExporter exporter = InMemorySpanExporter.create();
   private final SdkTracerProvider tracerProvider =
       SdkTracerProvider.builder().addSpanProcessor(SimpleSpanProcessor.create(exporter)).build();
   private final ObservationRegistry observations = ObservationRegistry.create();
   private final ThreadLocalContexts contexts;
 
-  Tracing() {
+  /** Spans kept in memory. */
+  public Tracing() {
     OtelCurrentTraceContext current = new OtelCurrentTraceContext();
     OtelTracer tracer =
         new OtelTracer(
@@ -59,16 +60,16 @@ final class Tracing implements AutoCloseable {
                 .build());
   }
 
-  ObservationRegistry observations() {
+  public ObservationRegistry observations() {
     return observations;
   }
 
-  ThreadLocalContexts contexts() {
+  public ThreadLocalContexts contexts() {
     return contexts;
   }
 
   /** A span named {@code name} around {@code work}, a child of the current one. */
-  <T> T span(String name, Observation.CheckedCallable<T, Exception> work) throws Exception {
+  public <T> T span(String name, Observation.CheckedCallable<T, Exception> work) throws Exception {
     return Observation.createNotStarted("example.span", observations)
         .contextualName(name)
         .observeChecked(work);
@@ -79,7 +80,7 @@ final class Tracing implements AutoCloseable {
    * duration, except that of the root's children only the first {@code fullChildren} are shown
    * whole; the others are counted.
    */
-  void printTree(PrintStream out, String rootName, int fullChildren) {
+  public void printTree(PrintStream out, String rootName, int fullChildren) {
     List<SpanData> spans = exporter.getFinishedSpanItems();
     Map<String, List<SpanData>> children =
         spans.stream().collect(Collectors.groupingBy(SpanData::getParentSpanId));
@@ -98,7 +99,11 @@ final class Tracing implements AutoCloseable {
       print(out, top.get(i), children, "    ");
     }
     if (top.size() > fullChildren) {
-      out.printf("    ... and %d more spans like these%n", top.size() - fullChildren);
+      int more = top.size() - fullChildren;
+      out.println(
+          more == 1
+              ? "    ... and 1 more span like it"
+              : "    ... and " + more + " more spans like these");
     }
   }
 
