@@ -98,6 +98,7 @@ final class Fleet implements AutoCloseable {
               "-XX:+UseSerialGC",
               "-XX:TieredStopAtLevel=1",
               "--enable-preview",
+              "--enable-native-access=ALL-UNNAMED",
               "-cp",
               System.getProperty("java.class.path"),
               ExamplePipeline.class.getName()));
