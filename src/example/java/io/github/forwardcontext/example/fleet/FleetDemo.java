@@ -32,13 +32,13 @@ import java.util.stream.Stream;
 public final class FleetDemo {
   /** The PromQL of a fleet-wide quantile per batch size; {@code %s} is the quantile. */
   static final String QUANTILE =
-      "histogram_quantile(%s, sum by (le, batch_size) (forward_pass_seconds_bucket))";
+      "histogram_quantile(%s, sum by (le, batch_size) (forward_pass_seconds_bucket{stage=\"denoise\"}))";
 
   /** The PromQL of the fleet-wide pass count per batch size. */
-  static final String COUNT = "sum by (batch_size) (forward_pass_seconds_count)";
+  static final String COUNT = "sum by (batch_size) (forward_pass_seconds_count{stage=\"denoise\"})";
 
   /** The PromQL of the fleet-wide time spent per batch size, in seconds. */
-  static final String SECONDS = "sum by (batch_size) (forward_pass_seconds_sum)";
+  static final String SECONDS = "sum by (batch_size) (forward_pass_seconds_sum{stage=\"denoise\"})";
 
   private static final String BATCH_SIZE = "batch_size";
   private static final Duration START_TIMEOUT = Duration.ofSeconds(60);

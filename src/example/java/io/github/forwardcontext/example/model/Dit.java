@@ -1,5 +1,6 @@
 package io.github.forwardcontext.example.model;
 
+import io.github.forwardcontext.BatchSizeTracker;
 import io.github.forwardcontext.ForwardContext;
 import io.github.forwardcontext.example.metrics.Tracing;
 
@@ -112,16 +113,18 @@ public abstract sealed class Dit implements AutoCloseable permits OnnxDit, JavaD
 
   /**
    * Runs every session once at each of {@code batchSizes} and {@code tokens}, so that the first
-   * request does not pay for the runtime's first runs; the caller binds the context (untimed).
+   * request does not pay for the runtime's first runs, each as a pass of {@code tracker}; the
+   * caller runs it inside {@link BatchSizeTracker#untimed}.
    *
    * @throws Exception if the runtime fails
    */
-  public void warmUp(int[] tokens, int[] batchSizes) throws Exception {
+  public Void warmUp(int[] tokens, int[] batchSizes, BatchSizeTracker tracker) throws Exception {
     for (int t : tokens) {
       for (int b : batchSizes) {
         float[][] latents = new float[b][t * config.dim()];
         float[][] text = new float[b][DitConfig.TEXT_DIM];
-        ForwardContext.where(
+        tracker
+            .where(
                 1000,
                 hybrid.metadata(new DenoiseMetadata(b, t)),
                 DenoiseBatch.ofRequest(-1, b, 1000))
@@ -129,6 +132,7 @@ public abstract sealed class Dit implements AutoCloseable permits OnnxDit, JavaD
         decode(latents, t);
       }
     }
+    return null;
   }
 
   @Override

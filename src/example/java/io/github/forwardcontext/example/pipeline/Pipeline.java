@@ -13,7 +13,6 @@ import io.github.forwardcontext.example.model.TextEncoder;
 import io.github.forwardcontext.example.model.TextMetadata;
 import io.github.forwardcontext.structured.FanOut;
 import io.micrometer.core.instrument.MeterRegistry;
-import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -156,9 +155,9 @@ public final class Pipeline implements AutoCloseable {
 
   /** One stage's tracker; bucket counts, so that a server can compute quantiles across a fleet. */
   private BatchSizeTracker tracker(MeterRegistry registry, String stage, boolean main) {
-    // Until BatchSizeTracker.Builder.tags: only the denoise stage reports to the registry.
+    // One registry, one tracker per stage, told apart by their stage tag.
     BatchSizeTracker.Builder builder =
-        BatchSizeTracker.builder(main ? registry : new SimpleMeterRegistry()).publishHistogram();
+        BatchSizeTracker.builder(registry).tags("stage", stage).publishHistogram();
     if (simulated != null) {
       builder.clock(simulated.clock());
     }
@@ -219,9 +218,16 @@ public final class Pipeline implements AutoCloseable {
         requests().stream().mapToInt(Request::sequenceLength).distinct().sorted().toArray();
     int samples = options.batchSizes().stream().mapToInt(Integer::intValue).max().orElse(1);
     int full = samples * Math.max(1, Math.min(options.maxBatch(), options.requests()));
-    // Until BatchSizeTracker.untimed: the warm-up binds its own contexts, outside the trackers.
-    dit.warmUp(tokens, full == samples ? new int[] {samples} : new int[] {samples, full});
-    encoder.encodeAlone(PROMPTS.getFirst());
+    int[] sizes = full == samples ? new int[] {samples} : new int[] {samples, full};
+    // Bound as passes of their stages, but not timed: no count, no stats row, no report.
+    tracker.untimed(() -> dit.warmUp(tokens, sizes, tracker));
+    encodeTracker.untimed(
+        () -> {
+          long[] ids = encoder.tokenize(PROMPTS.getFirst());
+          return encodeTracker
+              .where(0, new TextMetadata(new int[] {ids.length}), null)
+              .call(() -> encoder.encode(List.of(ids)));
+        });
   }
 
   /** Runs every request concurrently and returns the results in request order. */
@@ -461,7 +467,11 @@ public final class Pipeline implements AutoCloseable {
     return Math.sqrt(sum);
   }
 
-  /** Closes the batchers after their last pass, and the transformer if it is the pipeline's. */
+  /**
+   * Closes the batchers after their last pass, and the transformer if it is the pipeline's. The
+   * trackers stay open, their timers in the registry for the report and the scrape; a registry
+   * holds one pipeline.
+   */
   @Override
   public void close() throws Exception {
     for (StageBatcher<?, ?> batcher : new StageBatcher<?, ?>[] {encode, denoise, decode}) {

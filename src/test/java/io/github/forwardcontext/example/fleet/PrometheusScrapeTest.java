@@ -107,7 +107,8 @@ class PrometheusScrapeTest {
             "http://127.0.0.1:"
                 + port
                 + "/api/v1/query?query="
-                + URLEncoder.encode("forward_pass_seconds_count", StandardCharsets.UTF_8));
+                + URLEncoder.encode(
+                    "forward_pass_seconds_count{stage=\"denoise\"}", StandardCharsets.UTF_8));
     long deadline = System.nanoTime() + SCRAPE_WAIT.toNanos();
     Map<String, Long> last = Map.of();
     while (System.nanoTime() < deadline) {

@@ -60,7 +60,8 @@ class BatchedPipelineTest implements NoContextLeftBound {
     assertThat(batched).isEqualTo(sequentialUnbatched());
     // Every sample of every step went through exactly one tracked pass, whatever the grouping.
     long samples = 0;
-    for (Timer timer : registry.find(BatchSizeTracker.METER_NAME).timers()) {
+    for (Timer timer :
+        registry.find(BatchSizeTracker.METER_NAME).tag("stage", "denoise").timers()) {
       samples +=
           Long.parseLong(timer.getId().getTag(BatchSizeTracker.BATCH_SIZE_TAG)) * timer.count();
     }

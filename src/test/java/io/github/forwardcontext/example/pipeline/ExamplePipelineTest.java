@@ -90,6 +90,7 @@ class ExamplePipelineTest {
             assertThat(
                     registry
                         .find("forward.pass")
+                        .tag("stage", "denoise")
                         .tag("batch.size", size.toString())
                         .timer()
                         .count())
@@ -177,8 +178,8 @@ class ExamplePipelineTest {
     run(SMALL, registry, AttentionObserver.NONE);
 
     assertThat(registry.scrape())
-        .contains("forward_pass_seconds_count{batch_size=\"1\"} 10")
-        .contains("forward_pass_seconds_count{batch_size=\"3\"} 10");
+        .contains("forward_pass_seconds_count{batch_size=\"1\",stage=\"denoise\"} 10")
+        .contains("forward_pass_seconds_count{batch_size=\"3\",stage=\"denoise\"} 10");
   }
 
   @Test
@@ -211,14 +212,14 @@ class ExamplePipelineTest {
     assertThat(tree)
         .containsExactly(
             "  request 0",
-            "    forward pass {batch.size=2, timestep=1000}",
+            "    forward pass {batch.size=2, stage=denoise, timestep=1000}",
             "      attention layer 0",
             "        attention head 0",
             "        attention head 1",
             "      attention layer 1",
             "        attention head 0",
             "        attention head 1",
-            "    forward pass {batch.size=2, timestep=667}",
+            "    forward pass {batch.size=2, stage=denoise, timestep=667}",
             "      attention layer 0",
             "        attention head 0",
             "        attention head 1",
@@ -251,7 +252,10 @@ class ExamplePipelineTest {
         .contains("request 0 done", "request 1 done")
         .contains("Checksums:")
         .contains("(2, 6, ")
-        .contains("forward_pass_seconds_count{batch_size=\"2\"} 6");
+        .contains("forward_pass_seconds_count{batch_size=\"2\",stage=\"denoise\"} 6")
+        // one pass per stage and request for the encoder and the decoder, batched or not
+        .containsPattern("forward_pass_seconds_count\\{batch_size=\"[12]\",stage=\"encode\"\\}")
+        .containsPattern("forward_pass_seconds_count\\{batch_size=\"[24]\",stage=\"decode\"\\}");
     assertThat(run.section("Checksums:"))
         .hasSize(2)
         .allMatch(l -> l.matches("  request \\d  batch 2  [0-9a-f]{16}  norm=[0-9.]{6,7}"));
@@ -306,7 +310,7 @@ class ExamplePipelineTest {
     PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
     run(hybrid(2, "onnx"), registry, AttentionObserver.NONE);
 
-    assertThat(registry.find("forward.pass").timers())
+    assertThat(registry.find("forward.pass").tag("stage", "denoise").timers())
         .extracting(timer -> timer.getId().getTag("batch.size") + "=" + timer.count())
         .containsExactlyInAnyOrder("1=4", "3=4", "4=4");
   }

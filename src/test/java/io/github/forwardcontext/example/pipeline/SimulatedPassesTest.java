@@ -59,7 +59,8 @@ class SimulatedPassesTest {
           max = Math.max(max, nanos);
         }
       }
-      Timer timer = registry.get("forward.pass").tag("batch.size", "" + size).timer();
+      Timer timer =
+          registry.get("forward.pass").tag("stage", "denoise").tag("batch.size", "" + size).timer();
       assertThat(timer.count()).isEqualTo(2L * SIMULATED.steps());
       assertThat(timer.totalTime(TimeUnit.NANOSECONDS)).isEqualTo(total);
       assertThat(timer.max(TimeUnit.NANOSECONDS)).isEqualTo(max);
