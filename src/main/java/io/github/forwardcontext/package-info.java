@@ -14,7 +14,7 @@
  *       BatchSizeTracker.Builder#tags(String...) common tags} and {@value
  *       BatchSizeTracker#BATCH_SIZE_TAG} with the decimal batch size. Timers are registered once
  *       per batch size and kept; the hot path only records. Histograms are off unless the
- *       application asks for them ({@link Builder#publishHistogram()}), as Micrometer advises
+ *       application asks for them ({@link BatchSizeTracker.Builder#publishHistogram()}), as Micrometer advises
  *       libraries; {@link ForwardPassHistograms} explains the fleet-wide quantiles they give and
  *       the number of series.
  *   <li>At most {@link BatchSizeTracker.Builder#maxBatchSizes(int) maxBatchSizes} distinct batch
@@ -100,7 +100,7 @@
  *       the operation runs untimed; if it throws when the pass ends, that pass is not recorded.
  *       Either way the failure is logged.
  *   <li>Micrometer: a timer that fails to record is logged; the pass is still counted in {@link
- *       #stats()}. A timer that fails to register (a {@code MeterFilter} that throws, say) is
+ *       BatchSizeTracker#stats()}. A timer that fails to register (a {@code MeterFilter} that throws, say) is
  *       logged with its tags, the size's passes are counted in {@link BatchSizeTracker#stats()}
  *       only, and registration is tried again from a later pass of that size: after 1 s, then after
  *       twice as long each time, up to once a minute. Once it succeeds, the timer counts from there
