@@ -85,7 +85,7 @@ public final class Forks {
 
     int alive = 0;
     boolean interrupted = false;
-    while (alive < count && outcome.first == null) {
+    while (alive < count) {
       if (Thread.currentThread().isInterrupted()) {
         interrupted = true;
         break;
@@ -93,6 +93,9 @@ public final class Forks {
       int index = alive;
       try {
         Callable<? extends T> call = subtasks.apply(index);
+        if (outcome.first != null) {
+          break; // A subtask failed meanwhile: none starts after the first failure.
+        }
         started[index] =
             threads.start(
                 () -> {
