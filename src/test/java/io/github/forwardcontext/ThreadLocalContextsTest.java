@@ -137,6 +137,33 @@ class ThreadLocalContextsTest implements NoContextLeftBound {
   }
 
   @Test
+  void aFactoryTheBuilderDidNotMakeIsTakenToReadTheGlobalRegistry() {
+    ContextRegistry own = new ContextRegistry();
+    ContextSnapshotFactory built = ContextSnapshotFactory.builder().contextRegistry(own).build();
+    ContextSnapshotFactory delegating =
+        new ContextSnapshotFactory() {
+          @Override
+          public io.micrometer.context.ContextSnapshot captureAll(Object... contexts) {
+            return built.captureAll(contexts);
+          }
+
+          @Override
+          public io.micrometer.context.ContextSnapshot captureFrom(Object... contexts) {
+            return built.captureFrom(contexts);
+          }
+
+          @Override
+          public <C> io.micrometer.context.ContextSnapshot.Scope setThreadLocalsFrom(
+              Object sourceContext, String... keys) {
+            return built.setThreadLocalsFrom(sourceContext, keys);
+          }
+        };
+
+    assertThat(ContextSnapshots.registryOf(built)).isSameAs(own);
+    assertThat(ContextSnapshots.registryOf(delegating)).isSameAs(ContextRegistry.getInstance());
+  }
+
+  @Test
   void oneSnapshotServesManyTasksAndKeepsWhatItCaptured() throws Exception {
     ThreadLocalContexts contexts = mdcOnly();
     MDC.put("request.id", "r-4");
