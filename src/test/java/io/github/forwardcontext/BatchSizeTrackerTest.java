@@ -175,6 +175,7 @@ class BatchSizeTrackerTest implements NoContextLeftBound {
 
   @Test
   void passesBeyondTheCapAreRecordedUnderOtherWithOneWarning() {
+    tracker.close(); // the test builds its own on the same registry
     BatchSizeTracker capped =
         BatchSizeTracker.builder(registry).clock(clock).maxBatchSizes(2).build();
     int[] sizes = {1, 2, 3, 4, 3, 1, 5};
@@ -199,10 +200,12 @@ class BatchSizeTrackerTest implements NoContextLeftBound {
 
   @Test
   void reportLineIsLoggedOnceTheIntervalHasPassedInTheSeedsFormat() {
+    tracker.close(); // the test builds its own on the same registry
     BatchSizeTracker reporting =
         BatchSizeTracker.builder(registry)
             .clock(clock)
             .loggingInterval(Duration.ofSeconds(10))
+            .reportExecutor(Runnable::run)
             .build();
     pass(reporting, 8, 12);
     pass(reporting, 8, 14);
@@ -228,10 +231,12 @@ class BatchSizeTrackerTest implements NoContextLeftBound {
 
   @Test
   void reportIsLoggedAtMostOncePerInterval() {
+    tracker.close(); // the test builds its own on the same registry
     BatchSizeTracker reporting =
         BatchSizeTracker.builder(registry)
             .clock(clock)
             .loggingInterval(Duration.ofSeconds(10))
+            .reportExecutor(Runnable::run)
             .build();
     pass(reporting, 8, 1);
     clock.advance(Duration.ofSeconds(11));
@@ -248,8 +253,13 @@ class BatchSizeTrackerTest implements NoContextLeftBound {
 
   @Test
   void emptyReportIsNotLogged() {
+    tracker.close(); // the test builds its own on the same registry
     BatchSizeTracker reporting =
-        BatchSizeTracker.builder(registry).clock(clock).loggingInterval(Duration.ZERO).build();
+        BatchSizeTracker.builder(registry)
+            .clock(clock)
+            .loggingInterval(Duration.ZERO)
+            .reportExecutor(Runnable::run)
+            .build();
 
     pass(reporting, 8, 1); // due, but one sample per size makes no row
     pass(reporting, 4, 1);
@@ -261,6 +271,7 @@ class BatchSizeTrackerTest implements NoContextLeftBound {
   @Test
   void hookRunsAfterTheOperationAndBeforeTheClockStops() {
     List<String> events = new CopyOnWriteArrayList<>();
+    tracker.close(); // the test builds its own on the same registry
     BatchSizeTracker synced =
         BatchSizeTracker.builder(registry)
             .clock(clock)
@@ -279,6 +290,7 @@ class BatchSizeTrackerTest implements NoContextLeftBound {
 
   @Test
   void failingHookNeverBreaksThePassAndIsLoggedOnceThenQuietly() {
+    tracker.close(); // the test builds its own on the same registry
     BatchSizeTracker synced =
         BatchSizeTracker.builder(registry)
             .clock(clock)

@@ -340,7 +340,8 @@ class FailureIsolationTest implements NoContextLeftBound {
     assertThat(log.messages(Level.WARNING))
         .singleElement()
         .asString()
-        .contains("Batch size 1024000 exceeds the cap of 1 ")
+        .contains("Batch size 1024000 would be distinct batch size number 2, beyond the cap of")
+        .contains("maxBatchSizes = 1 ")
         .doesNotContain("1,024,000");
   }
 }

@@ -3,6 +3,8 @@ package io.github.forwardcontext;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.github.forwardcontext.observation.DefaultForwardPassObservationConvention;
+import io.github.forwardcontext.observation.ForwardPassObservationContext;
 import io.micrometer.common.KeyValue;
 import io.micrometer.common.KeyValues;
 import io.micrometer.core.instrument.observation.DefaultMeterObservationHandler;

@@ -54,5 +54,11 @@ class Slf4jReportTest {
             "logback INFO io.github.forwardcontext.BatchSizeTracker "
                 + BatchSizeTracker.REPORT_PREFIX
                 + "[(8, 3, ");
+    // The report is made off the pass's thread, and the pass's request context does not tag it.
+    assertThat(output.lines().filter(l -> l.startsWith("report-thread ")))
+        .as(output)
+        .singleElement()
+        .asString()
+        .startsWith("report-thread forward-context-report mdc={} pass-thread main");
   }
 }

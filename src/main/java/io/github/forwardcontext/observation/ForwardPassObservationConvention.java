@@ -1,5 +1,6 @@
-package io.github.forwardcontext;
+package io.github.forwardcontext.observation;
 
+import io.github.forwardcontext.BatchSizeTracker;
 import io.micrometer.observation.Observation;
 import io.micrometer.observation.ObservationConvention;
 

@@ -1,5 +1,7 @@
-package io.github.forwardcontext;
+package io.github.forwardcontext.observation;
 
+import io.github.forwardcontext.BatchSizeTracker;
+import io.github.forwardcontext.ForwardContext;
 import io.micrometer.common.docs.KeyName;
 import io.micrometer.observation.Observation;
 import io.micrometer.observation.ObservationConvention;
