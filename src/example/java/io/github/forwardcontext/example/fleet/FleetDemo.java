@@ -16,12 +16,14 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.TreeMap;
 import java.util.TreeSet;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.Stream;
 
 /**
- * Runs a fleet of example workers, each its own JVM in simulated mode serving {@code /metrics},
- * scraped by one real Prometheus server, and prints the fleet-wide latency per batch size that
- * Prometheus computes from the workers' histogram buckets next to each worker's own median.
+ * Runs a fleet of example workers ({@link Workers}), each its own JVM in simulated mode serving
+ * {@code /metrics}, scraped by one real Prometheus server ({@link PrometheusServer}), and prints
+ * the fleet-wide latency per batch size that Prometheus computes from the workers' histogram
+ * buckets next to each worker's own median.
  *
  * <pre>./mvnw -q -Pfleet                                   # 4 workers
  * ./mvnw -q -Pfleet -Dfleet.args="--workers 6"</pre>
@@ -96,17 +98,26 @@ public final class FleetDemo {
       err.println("error: --workers must be from 1 to 16 but was " + workers);
       return 2;
     }
-    Optional<Path> prometheus = Fleet.prometheusBinary();
-    if (prometheus.isEmpty()) {
+    Optional<Path> binary = PrometheusServer.binary();
+    if (binary.isEmpty()) {
       err.println(
           "error: no prometheus binary on the PATH; install it with: sudo "
-              + Fleet.INSTALL_COMMAND);
+              + PrometheusServer.INSTALL_COMMAND);
       return 2;
     }
 
     Path dir = Files.createTempDirectory("forward-context-fleet");
-    Fleet fleet = new Fleet(dir);
-    Thread stopper = new Thread(fleet::close, "fleet-stopper");
+    Workers fleet = new Workers(dir);
+    AtomicReference<PrometheusServer> server = new AtomicReference<>();
+    Runnable stop =
+        () -> {
+          PrometheusServer prometheus = server.get();
+          if (prometheus != null) {
+            prometheus.close();
+          }
+          fleet.close();
+        };
+    Thread stopper = new Thread(stop, "fleet-stopper");
     Runtime.getRuntime().addShutdownHook(stopper);
     boolean done = false;
     try {
@@ -118,22 +129,30 @@ public final class FleetDemo {
           "Starting %d workers (each its own JVM): ExamplePipeline %s --seed 42+i --serve 0%n",
           workers, String.join(" ", workerArguments(0).subList(0, 14)));
       long start = System.nanoTime();
-      List<Fleet.Worker> started = fleet.startWorkers(arguments, START_TIMEOUT);
-      fleet.startPrometheus(prometheus.get(), started, Duration.ofSeconds(1), START_TIMEOUT);
+      List<Workers.Worker> started = fleet.start(arguments, START_TIMEOUT);
+      PrometheusServer prometheus =
+          PrometheusServer.start(
+              binary.get(),
+              started.stream().map(Workers.Worker::port).toList(),
+              Duration.ofSeconds(1),
+              dir,
+              START_TIMEOUT);
+      server.set(prometheus);
       out.printf(
           "Workers serving on 127.0.0.1 ports %s; Prometheus (%s) on 127.0.0.1:%d scrapes them"
               + " every 1 s%n",
           started.stream().map(w -> Integer.toString(w.port())).toList(),
-          prometheus.get(),
-          fleet.prometheusPort());
+          binary.get(),
+          prometheus.port());
 
       Map<String, Double> expected = new TreeMap<>();
-      for (Fleet.Worker worker : started) {
+      for (Workers.Worker worker : started) {
         worker
             .rows()
             .forEach((size, row) -> expected.merge("" + size, (double) row.count(), Double::sum));
       }
-      Map<String, Double> counts = fleet.awaitQuery(COUNT, BATCH_SIZE, expected, SCRAPE_TIMEOUT);
+      Map<String, Double> counts =
+          prometheus.awaitQuery(COUNT, BATCH_SIZE, expected, SCRAPE_TIMEOUT);
       if (!counts.equals(expected)) {
         err.printf(
             "error: after %s Prometheus counts %s passes but the workers report %s%n",
@@ -143,10 +162,10 @@ public final class FleetDemo {
       out.printf(
           "Every worker's last pass is in Prometheus after %.1f s%n%n",
           (System.nanoTime() - start) / 1e9);
-      report(out, started, counts, fleet);
+      report(out, started, counts, prometheus);
       done = true;
     } finally {
-      fleet.close();
+      stop.run();
       Runtime.getRuntime().removeShutdownHook(stopper);
       if (done) {
         deleteTree(dir);
@@ -159,11 +178,14 @@ public final class FleetDemo {
   }
 
   private static void report(
-      PrintStream out, List<Fleet.Worker> workers, Map<String, Double> counts, Fleet fleet)
+      PrintStream out,
+      List<Workers.Worker> workers,
+      Map<String, Double> counts,
+      PrometheusServer prometheus)
       throws IOException, InterruptedException {
-    Map<String, Double> p50 = fleet.query(QUANTILE.formatted("0.5"), BATCH_SIZE);
-    Map<String, Double> p99 = fleet.query(QUANTILE.formatted("0.99"), BATCH_SIZE);
-    Map<String, Double> seconds = fleet.query(SECONDS, BATCH_SIZE);
+    Map<String, Double> p50 = prometheus.query(QUANTILE.formatted("0.5"), BATCH_SIZE);
+    Map<String, Double> p99 = prometheus.query(QUANTILE.formatted("0.99"), BATCH_SIZE);
+    Map<String, Double> seconds = prometheus.query(SECONDS, BATCH_SIZE);
     TreeSet<Integer> sizes = new TreeSet<>();
     counts.keySet().forEach(size -> sizes.add(Integer.parseInt(size)));
 
@@ -178,8 +200,8 @@ public final class FleetDemo {
     for (int size : sizes) {
       String key = Integer.toString(size);
       StringBuilder medians = new StringBuilder();
-      for (Fleet.Worker worker : workers) {
-        Fleet.Row row = worker.rows().get(size);
+      for (Workers.Worker worker : workers) {
+        Workers.Row row = worker.rows().get(size);
         medians.append(row == null ? "      -" : "%7.1f".formatted(row.medianMillis()));
       }
       long[] known = truth.get(size);

@@ -33,34 +33,46 @@ class FleetScrapeTest {
 
   @TempDir static Path dir;
 
-  private static Fleet fleet;
-  private static List<Fleet.Worker> workers;
+  private static Workers fleet;
+  private static PrometheusServer prometheus;
+  private static List<Workers.Worker> workers;
   private static Map<String, Double> fleetCounts;
 
   @BeforeAll
   @Timeout(value = 150, unit = TimeUnit.SECONDS)
   static void startTheFleetAndWaitForItsPasses() throws Exception {
     Path binary =
-        Fleet.prometheusBinary()
+        PrometheusServer.binary()
             .orElseGet(
                 () ->
                     fail(
                         "The prometheus binary is not on the PATH. Install it with 'sudo "
-                            + Fleet.INSTALL_COMMAND
+                            + PrometheusServer.INSTALL_COMMAND
                             + "' (Debian/Ubuntu) or put a Prometheus 2.x 'prometheus' binary on"
                             + " the PATH, then run ./mvnw -Pprometheus-it verify again."));
-    fleet = new Fleet(dir);
+    fleet = new Workers(dir);
     List<List<String>> arguments = new ArrayList<>();
     for (int i = 0; i < WORKERS; i++) {
       arguments.add(FleetDemo.workerArguments(i));
     }
-    workers = fleet.startWorkers(arguments, TIMEOUT);
-    fleet.startPrometheus(binary, workers, Duration.ofSeconds(1), TIMEOUT);
-    fleetCounts = fleet.awaitQuery(FleetDemo.COUNT, "batch_size", sumOfWorkerCounts(), TIMEOUT);
+    workers = fleet.start(arguments, TIMEOUT);
+    prometheus =
+        PrometheusServer.start(
+            binary,
+            workers.stream().map(Workers.Worker::port).toList(),
+            Duration.ofSeconds(1),
+            dir,
+            TIMEOUT);
+    fleetCounts =
+        prometheus.awaitQuery(FleetDemo.COUNT, "batch_size", sumOfWorkerCounts(), TIMEOUT);
   }
 
   @AfterAll
   static void stopEveryProcess() {
+    if (prometheus != null) {
+      prometheus.close();
+      assertThat(prometheus.process().isAlive()).isFalse();
+    }
     if (fleet != null) {
       fleet.close();
     }
@@ -84,7 +96,7 @@ class FleetScrapeTest {
     Map<Integer, List<Long>> durations = truePassDurations();
     for (double q : new double[] {0.5, 0.99}) {
       Map<String, Double> estimated =
-          fleet.query(FleetDemo.QUANTILE.formatted(Double.toString(q)), "batch_size");
+          prometheus.query(FleetDemo.QUANTILE.formatted(Double.toString(q)), "batch_size");
       assertThat(estimated).hasSize(durations.size());
       durations.forEach(
           (size, nanos) -> {
@@ -111,7 +123,7 @@ class FleetScrapeTest {
     // default when histograms are on.
     int bound = (256 + 1) * (BUCKETS.size() + 4);
     int sizes = truePassDurations().size();
-    for (Fleet.Worker worker : workers) {
+    for (Workers.Worker worker : workers) {
       long series =
           fleet
               .scrape(worker)
@@ -125,7 +137,7 @@ class FleetScrapeTest {
 
   private static Map<String, Double> sumOfWorkerCounts() {
     Map<String, Double> sum = new TreeMap<>();
-    for (Fleet.Worker worker : workers) {
+    for (Workers.Worker worker : workers) {
       worker.rows().forEach((size, row) -> sum.merge("" + size, (double) row.count(), Double::sum));
     }
     return sum;
