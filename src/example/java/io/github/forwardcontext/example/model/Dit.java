@@ -99,6 +99,35 @@ public abstract sealed class Dit implements AutoCloseable permits OnnxDit, JavaD
     return run(new Pass(shape, timesteps, layers), latents, text);
   }
 
+  /**
+   * The same pass as {@link #predict}, with its inputs passed by hand instead of read from a bound
+   * context: the same runtime calls on the same sessions, as a caller without forward-context would
+   * make them. The baseline of the JMH benchmark {@code OnnxStepBenchmark}. ONNX Runtime only: the
+   * Java reference's heads read the context themselves, in their subtasks.
+   *
+   * @param timesteps the timestep of each sample
+   * @param latents {@code [sample][token * dim]}
+   * @param text {@code [sample][384]}
+   * @param tokens latent tokens per sample
+   * @return the velocity, shaped as {@code latents}
+   * @throws UnsupportedOperationException on the Java reference
+   * @throws Exception if the runtime fails
+   */
+  public final float[][] predictUnbound(
+      float[] timesteps, float[][] latents, float[][] text, int tokens) throws Exception {
+    if (!(this instanceof OnnxDit)) {
+      throw new UnsupportedOperationException(
+          "predictUnbound runs on ONNX Runtime only: the Java reference's heads read the bound"
+              + " forward context");
+    }
+    DenoiseMetadata shape = new DenoiseMetadata(latents.length, tokens);
+    HybridAttention.Layer[] layers = new HybridAttention.Layer[config.layers()];
+    for (int layer = 0; layer < layers.length; layer++) {
+      layers[layer] = HybridAttention.layer(shape, layer);
+    }
+    return run(new Pass(shape, timesteps, layers), latents, text);
+  }
+
   abstract float[][] run(Pass pass, float[][] latents, float[][] text) throws Exception;
 
   /**

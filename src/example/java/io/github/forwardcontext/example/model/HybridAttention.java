@@ -73,6 +73,14 @@ public final class HybridAttention {
     }
   }
 
+  /**
+   * {@return what layer {@code layer} reads from a pass of {@code shape}, built by hand without a
+   * bound context: what {@link #read} returns under {@link #metadata}'s binding}
+   */
+  public static Layer layer(DenoiseMetadata shape, int layer) {
+    return new Layer(shape, isLocal(layer) ? WINDOW_FRAMES : Integer.MAX_VALUE);
+  }
+
   /** {@return the layer's view of the pass's metadata} */
   public Layer read(ForwardContext context, int layer) {
     if (isLocal(layer)) {

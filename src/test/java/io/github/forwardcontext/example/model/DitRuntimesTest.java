@@ -1,6 +1,7 @@
 package io.github.forwardcontext.example.model;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.github.forwardcontext.ForwardContext;
 import java.util.Random;
@@ -85,6 +86,32 @@ class DitRuntimesTest {
       float[][] other =
           predict(onnx, new float[][] {latents[0]}, new float[][] {text[0]}, new int[] {10});
       assertThat(relativeError(other, new float[][] {batched[0]})).isGreaterThan(1e-3);
+    }
+  }
+
+  @Test
+  void theUnboundPassMakesTheSameRuntimeCallsAsTheBoundOne() throws Exception {
+    // OnnxStepBenchmark's baseline: the same pass with its inputs passed by hand.
+    float[][] latents = gaussian(2, 16 * CONFIG.dim(), 5);
+    float[][] text = gaussian(2, DitConfig.TEXT_DIM, 6);
+    int[] timesteps = {900, 300};
+    try (Dit onnx = Dit.create(Dit.Backend.ONNX, CONFIG, 1, AttentionObserver.NONE, null)) {
+      float[][] bound = predict(onnx, latents, text, timesteps);
+      float[][] unbound = onnx.predictUnbound(new float[] {900, 300}, latents, text, 16);
+
+      assertThat(unbound).isDeepEqualTo(bound);
+    }
+  }
+
+  @Test
+  void theJavaReferenceHasNoUnboundPass() throws Exception {
+    try (Dit java = Dit.create(Dit.Backend.JAVA, CONFIG, 1, AttentionObserver.NONE, null)) {
+      assertThatThrownBy(
+              () ->
+                  java.predictUnbound(
+                      new float[] {1}, new float[1][16 * 64], new float[1][384], 16))
+          .isInstanceOf(UnsupportedOperationException.class)
+          .hasMessageContaining("ONNX Runtime only");
     }
   }
 }
