@@ -31,8 +31,10 @@ module io.github.forwardcontext {
   requires transitive micrometer.commons;
 
   // Optional dependencies: read when the application's module graph has them, never required.
-  // Transitive because ThreadLocalContexts.using takes its ContextSnapshotFactory. An optional
-  // tracing package (io.github.forwardcontext.tracing) would add its export above and
+  // Not transitive: javac would then require it of every module compiled against this one. So
+  // javac warns that ThreadLocalContexts.using takes a type the module does not export; an
+  // application that calls it requires context.propagation itself. An optional tracing package
+  // (io.github.forwardcontext.tracing) would add its export above and
   // `requires static micrometer.tracing;` here.
-  requires static transitive context.propagation;
+  requires static context.propagation;
 }
