@@ -2,22 +2,14 @@ package io.github.forwardcontext;
 
 import io.github.forwardcontext.internal.Durations;
 import io.github.forwardcontext.internal.FailureLog;
-import io.github.forwardcontext.observation.ForwardPassObservationConvention;
-import io.github.forwardcontext.observation.ForwardPassObservationDocumentation;
 import io.micrometer.core.instrument.Clock;
 import io.micrometer.core.instrument.MeterRegistry;
-import io.micrometer.core.instrument.Tag;
 import io.micrometer.core.instrument.Tags;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
-import io.micrometer.observation.Observation;
-import io.micrometer.observation.ObservationRegistry;
 import java.time.Duration;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
-import java.util.concurrent.Executor;
-import java.util.function.Consumer;
 
 /**
  * Binds forward contexts like {@link ForwardContext#where(int, AttentionMetadata)} and times each
@@ -65,7 +57,6 @@ public final class BatchSizeTracker extends BatchSizeIndex implements AutoClosea
   static final String REPORT_PREFIX = BatchSizeReport.PREFIX;
   static final System.Logger LOG = System.getLogger(BatchSizeTracker.class.getName());
 
-  private static final Duration DEFAULT_INTERVAL = Duration.ofSeconds(1000);
   private static final int DEFAULT_MAX_BATCH_SIZES = 1024;
   private static final int DEFAULT_MAX_BATCH_SIZES_WITH_HISTOGRAM = 256;
 
@@ -191,12 +182,11 @@ public final class BatchSizeTracker extends BatchSizeIndex implements AutoClosea
   }
 
   /**
-   * Returns a pass that binds a context with this timestep, attention metadata and forward batch
-   * and, when the metadata is present, times its operation under the metadata's batch size.
+   * Returns a pass like {@link #where(int, AttentionMetadata)} whose context also holds a forward
+   * batch.
    *
    * @param currentTimestep the timestep of the pass
-   * @param attnMetadata the attention metadata of the pass; may be {@code null} (the pass is then
-   *     bound but not timed)
+   * @param attnMetadata the attention metadata of the pass; may be {@code null} (not timed)
    * @param forwardBatch the pipeline's per-request state; may be {@code null}
    * @return a pass whose {@code run} and {@code call} bind the context and time the operation
    * @throws IllegalArgumentException if the metadata reports a negative batch size
@@ -254,10 +244,8 @@ public final class BatchSizeTracker extends BatchSizeIndex implements AutoClosea
    * pass is likely a warm-up), giving the count and the median in milliseconds, sorted by count,
    * largest first; batch sizes with equal counts keep the order in which they were first seen. The
    * row for the sizes beyond the cap, if any, has {@link BatchSizeStats#OTHER} as its batch size.
-   *
-   * <p>It reads only the counters in use: with 1024 batch sizes whose durations span three powers
-   * of two, one call reads about 400,000 counters and allocates one 36 KiB scratch array besides
-   * the rows.
+   * With 1024 batch sizes whose durations span three powers of two, one call reads about 400,000
+   * counters and allocates one 36 KiB scratch array besides the rows.
    */
   public List<BatchSizeStats> stats() {
     return report.rows();
@@ -287,12 +275,7 @@ public final class BatchSizeTracker extends BatchSizeIndex implements AutoClosea
     if (claim != null) {
       claim.release();
     }
-    int count = seriesCount();
-    Series[] all = Arrays.copyOf(ordered(), count);
-    Series[] overflow = bins.overflowSeries();
-    Series[] every = Arrays.copyOf(all, count + overflow.length);
-    System.arraycopy(overflow, 0, every, count, overflow.length);
-    timers.close(every);
+    timers.close(this);
   }
 
   boolean isClosed() {
@@ -301,16 +284,13 @@ public final class BatchSizeTracker extends BatchSizeIndex implements AutoClosea
 
   @Override
   public String toString() {
-    return "BatchSizeTracker[tags="
-        + tags
-        + ", batchSizes="
-        + seriesCount()
-        + ", maxBatchSizes="
-        + maxBatchSizes
-        + ", loggingInterval="
-        + Duration.ofNanos(intervalNanos)
-        + (closed ? ", closed" : "")
-        + "]";
+    return String.format(
+        "BatchSizeTracker[tags=%s, batchSizes=%d, maxBatchSizes=%d, loggingInterval=%s%s]",
+        tags,
+        seriesCount(),
+        maxBatchSizes,
+        Duration.ofNanos(intervalNanos),
+        closed ? ", closed" : "");
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -331,15 +311,9 @@ public final class BatchSizeTracker extends BatchSizeIndex implements AutoClosea
   }
 
   // Global tracking: ForwardContext.run and call come here when the start-up setting is on.
-  void run(ForwardContext context, Runnable op) {
+  TrackedPass globalPass(ForwardContext context) {
     checkConfigured();
-    TimedPass.run(context, seriesOf(context), op);
-  }
-
-  <R, E extends Throwable> R call(ForwardContext context, ScopedValue.CallableOp<? extends R, E> op)
-      throws E {
-    checkConfigured();
-    return TimedPass.call(context, seriesOf(context), op);
+    return new TrackedPass(context, seriesOf(context));
   }
 
   Clock clock() {
@@ -442,198 +416,18 @@ public final class BatchSizeTracker extends BatchSizeIndex implements AutoClosea
     }
   }
 
-  public static final class Builder {
-    private final MeterRegistry registry;
-    private Tags tags = Tags.empty();
-    private Clock clock = Clock.SYSTEM;
-    private Duration loggingInterval = DEFAULT_INTERVAL;
-    private int maxBatchSizes; // 0: the default, which depends on the histogram
-    private Duration[] histogramBuckets; // null: no histogram
-    private int[] batchSizeBins; // null: every batch size is a tag of its own
-    private Consumer<? super ForwardContext> beforeClockStops;
-    private ObservationRegistry observationRegistry;
-    private ForwardPassObservationConvention observationConvention;
-    private Executor reportExecutor = BatchSizeReport.OWN_THREAD;
-
+  /**
+   * Configures a {@link BatchSizeTracker}. Obtained from {@link BatchSizeTracker#builder}; not
+   * thread-safe.
+   */
+  public static final class Builder extends TrackerSettings {
     private Builder(MeterRegistry registry) {
-      this.registry = registry;
+      super(registry);
     }
 
     /**
-     * Adds common tags to every meter of this tracker, for example {@code tags("stage",
-     * "denoise")}: the timers become {@code forward.pass{stage=denoise, batch.size=8}}, the pass
-     * observations get the same low-cardinality keys, and the report line names them. Trackers of
-     * different stages on one registry then keep separate timers. Calls add up; a key given again
-     * takes the later value.
-     *
-     * @param keyValues keys and values, alternating: {@code key1, value1, key2, value2, ...}
-     * @return this builder
-     * @throws IllegalArgumentException if the number of strings is odd, a key is blank, or a key is
-     *     the reserved {@value #BATCH_SIZE_TAG}
-     */
-    public Builder tags(String... keyValues) {
-      this.tags = this.tags.and(TimerRegistration.checkedTags(keyValues));
-      return this;
-    }
-
-    /**
-     * Adds common tags to every meter of this tracker, as {@link #tags(String...)} does.
-     *
-     * @param tags the tags
-     * @return this builder
-     * @throws IllegalArgumentException if a key is blank or the reserved {@value #BATCH_SIZE_TAG}
-     */
-    public Builder tags(Iterable<Tag> tags) {
-      this.tags = this.tags.and(TimerRegistration.checkedTags(tags));
-      return this;
-    }
-
-    // Where the report is computed and logged; tests run it on their own thread.
-    Builder reportExecutor(Executor executor) {
-      this.reportExecutor = Objects.requireNonNull(executor, "executor");
-      return this;
-    }
-
-    /**
-     * Sets how often the report line is logged at most; {@link Duration#ZERO} logs after every pass
-     * that finishes later than the last report. The default is 1000 seconds, as in FastVideo.
-     *
-     * @param loggingInterval the minimum time between two report lines
-     * @return this builder
-     * @throws IllegalArgumentException if {@code loggingInterval} is negative
-     */
-    public Builder loggingInterval(Duration loggingInterval) {
-      Objects.requireNonNull(loggingInterval, "loggingInterval");
-      if (loggingInterval.isNegative()) {
-        throw new IllegalArgumentException(
-            "loggingInterval must be >= 0 but was " + loggingInterval);
-      }
-      this.loggingInterval = loggingInterval;
-      return this;
-    }
-
-    /**
-     * Sets how many distinct batch sizes get a {@value #BATCH_SIZE_TAG} tag of their own: by
-     * default 1024, or 256 when a {@linkplain #publishHistogram() histogram} is published. Passes
-     * of further sizes are recorded under {@value #OTHER_TAG}.
-     *
-     * @param maxBatchSizes the cap on distinct batch-size tags
-     * @return this builder
-     * @throws IllegalArgumentException if {@code maxBatchSizes} is not positive
-     */
-    public Builder maxBatchSizes(int maxBatchSizes) {
-      if (maxBatchSizes <= 0) {
-        throw new IllegalArgumentException(
-            "maxBatchSizes must be positive but was " + maxBatchSizes);
-      }
-      this.maxBatchSizes = maxBatchSizes;
-      return this;
-    }
-
-    /**
-     * Sets the clock whose {@link Clock#monotonicTime()} times the passes and paces the report
-     * ({@link Clock#SYSTEM} by default). Tests pass a {@code MockClock}. A clock that throws does
-     * not break a pass: the pass runs untimed and the failure is logged (see "Failures" above).
-     *
-     * @param clock the clock
-     * @return this builder
-     */
-    public Builder clock(Clock clock) {
-      this.clock = Objects.requireNonNull(clock, "clock");
-      return this;
-    }
-
-    /**
-     * Sets a hook that runs after each timed operation and before the clock stops, for instance to
-     * wait for an accelerator's queued kernels as vLLM does, so that the timing covers the device
-     * work. The hook receives the pass's context and runs while that context is still bound, so
-     * {@link ForwardContext#current()} works in it too (to find the device stream to synchronise,
-     * say). A hook that throws is logged (once, then quietly) and the pass goes on: see "Failures"
-     * above.
-     *
-     * @param hook the hook to run before the clock stops
-     * @return this builder
-     */
-    public Builder beforeClockStops(Consumer<? super ForwardContext> hook) {
-      this.beforeClockStops = Objects.requireNonNull(hook, "hook");
-      return this;
-    }
-
-    /**
-     * Makes each timed pass also a Micrometer {@link Observation}, documented by {@link
-     * ForwardPassObservationDocumentation#FORWARD_PASS}: its scope is open while the pass runs, so
-     * spans made inside the pass are its children and the pass's span is a child of the caller's.
-     * Without this setting no observation is created. The registry's handlers decide what an
-     * observation becomes (a span, a timer, a log line); the library chooses none.
-     *
-     * @param registry the observation registry
-     * @return this builder
-     */
-    public Builder observationRegistry(ObservationRegistry registry) {
-      this.observationRegistry = Objects.requireNonNull(registry, "registry");
-      return this;
-    }
-
-    /**
-     * Replaces the {@linkplain DefaultForwardPassObservationConvention default convention} that
-     * names the pass observations and their key values.
-     *
-     * @param convention the convention
-     * @return this builder
-     */
-    public Builder observationConvention(ForwardPassObservationConvention convention) {
-      this.observationConvention = Objects.requireNonNull(convention, "convention");
-      return this;
-    }
-
-    /**
-     * Publishes a histogram of each {@value #METER_NAME} timer with the {@linkplain
-     * ForwardPassHistograms#defaultBuckets() default buckets} (a 1-2-5 series from 0.5 ms to 5
-     * minutes, 19 bounds), so that a server such as Prometheus can estimate quantiles per batch
-     * size across processes. Off by default. Lowers the default {@link #maxBatchSizes(int)
-     * maxBatchSizes} to 256; see "Fleet-wide quantiles" in the class description for the number of
-     * series. The timers are registered with it; the passes cost what they cost without it.
-     *
-     * @return this builder
-     */
-    public Builder publishHistogram() {
-      return histogramBuckets(ForwardPassHistograms.defaultBuckets().toArray(Duration[]::new));
-    }
-
-    /**
-     * Publishes a histogram of each {@value #METER_NAME} timer with these bucket bounds, as {@link
-     * #publishHistogram()} does with its default ones. Each bound is one more series per batch
-     * size.
-     *
-     * @param buckets the bucket bounds: positive and strictly increasing
-     * @return this builder
-     * @throws IllegalArgumentException if {@code buckets} is empty, or a bound is not positive, not
-     *     greater than the one before it, or greater than {@code Long.MAX_VALUE} nanoseconds
-     */
-    public Builder histogramBuckets(Duration... buckets) {
-      this.histogramBuckets = ForwardPassHistograms.validated(buckets).toArray(Duration[]::new);
-      return this;
-    }
-
-    /**
-     * Groups the batch sizes into bins for the {@value #BATCH_SIZE_TAG} tag, as vLLM pads a batch
-     * to the next CUDA-graph capture size: a pass is tagged with the smallest bin at or above its
-     * batch size, and with {@value #OTHER_TAG} above the largest bin. {@link #stats()} and the
-     * report keep the exact sizes. By default every size is a tag of its own.
-     *
-     * @param bins the bins: not negative and strictly increasing
-     * @return this builder
-     * @throws IllegalArgumentException if {@code bins} is empty, or a bin is negative or not
-     *     greater than the one before it
-     */
-    public Builder batchSizeBins(int... bins) {
-      this.batchSizeBins = BatchSizeBins.validated(bins);
-      return this;
-    }
-
-    /**
-     * {@return a new tracker with this configuration} It claims its registry and tags: see "Stages"
-     * in the class description.
+     * {@return a new tracker with this configuration} It claims its registry and tags: see
+     * {@linkplain io.github.forwardcontext##stages stages}.
      *
      * @throws IllegalStateException if another live tracker records into the registry with the same
      *     tags, or with a different histogram setting; the message names the meter, the tags and

@@ -83,6 +83,13 @@ public final class ThreadLocalContexts {
    * {@return thread-local propagation through {@code factory}}, for a registry or settings of the
    * application's choice.
    *
+   * <p>Whatever the factory's {@code clearMissing} setting, the thread that runs a task gets back,
+   * when the task ends, the value it had of every thread-local of the factory's {@code
+   * ContextRegistry}: also one that the submitter did not have and the task set or changed. (With
+   * {@code clearMissing(false)}, the builder's default, the task starts with the running thread's
+   * own values of those keys.) A factory that the builder did not make is taken to read the global
+   * registry.
+   *
    * @param factory the factory that captures the snapshots
    */
   public static ThreadLocalContexts using(ContextSnapshotFactory factory) {

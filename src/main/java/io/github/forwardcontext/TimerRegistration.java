@@ -155,8 +155,12 @@ final class TimerRegistration {
    * into a removed timer from then on are lost to the registry, not to {@link
    * BatchSizeTracker#stats()}.
    */
-  void close(Series[] series) {
+  void close(BatchSizeIndex index) {
     closed = true;
+    int count = index.seriesCount();
+    Series[] ordered = index.ordered();
+    List<Series> series = new ArrayList<>(Arrays.asList(ordered).subList(0, count));
+    series.addAll(Arrays.asList(index.bins().overflowSeries()));
     for (Series s : series) {
       if (s == null) {
         continue;

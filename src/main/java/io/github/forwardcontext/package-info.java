@@ -14,9 +14,9 @@
  *       BatchSizeTracker.Builder#tags(String...) common tags} and {@value
  *       BatchSizeTracker#BATCH_SIZE_TAG} with the decimal batch size. Timers are registered once
  *       per batch size and kept; the hot path only records. Histograms are off unless the
- *       application asks for them ({@link Builder#publishHistogram()}), as Micrometer advises
- *       libraries; {@link ForwardPassHistograms} explains the fleet-wide quantiles they give and
- *       the number of series.
+ *       application asks for them ({@link BatchSizeTracker.Builder#publishHistogram()}), as
+ *       Micrometer advises libraries; {@link ForwardPassHistograms} explains the fleet-wide
+ *       quantiles they give and the number of series.
  *   <li>At most {@link BatchSizeTracker.Builder#maxBatchSizes(int) maxBatchSizes} distinct batch
  *       sizes get a tag of their own. Passes of further sizes are recorded under {@value
  *       BatchSizeTracker#BATCH_SIZE_TAG}{@code =}{@value BatchSizeTracker#OTHER_TAG} (or, with
@@ -100,11 +100,11 @@
  *       the operation runs untimed; if it throws when the pass ends, that pass is not recorded.
  *       Either way the failure is logged.
  *   <li>Micrometer: a timer that fails to record is logged; the pass is still counted in {@link
- *       #stats()}. A timer that fails to register (a {@code MeterFilter} that throws, say) is
- *       logged with its tags, the size's passes are counted in {@link BatchSizeTracker#stats()}
- *       only, and registration is tried again from a later pass of that size: after 1 s, then after
- *       twice as long each time, up to once a minute. Once it succeeds, the timer counts from there
- *       on.
+ *       BatchSizeTracker#stats()}. A timer that fails to register (a {@code MeterFilter} that
+ *       throws, say) is logged with its tags, the size's passes are counted in {@link
+ *       BatchSizeTracker#stats()} only, and registration is tried again from a later pass of that
+ *       size: after 1 s, then after twice as long each time, up to once a minute. Once it succeeds,
+ *       the timer counts from there on.
  *   <li>The report, the observations and the logging backend itself: a logger whose backend throws
  *       is ignored. An observation whose start fails halfway is still stopped with the pass.
  * </ul>
