@@ -96,6 +96,7 @@ public final class ThreadLocalContexts {
    *
    * @param factory the factory that captures the snapshots
    */
+  @SuppressWarnings("exports") // context-propagation is optional: its users require it themselves
   public static ThreadLocalContexts using(ContextSnapshotFactory factory) {
     Objects.requireNonNull(factory, "factory");
     return new ThreadLocalContexts(ContextSnapshots.of(factory));
@@ -109,6 +110,7 @@ public final class ThreadLocalContexts {
    * @param factory the factory that captures the snapshots
    * @param registry the registry the factory reads (the one given to its builder)
    */
+  @SuppressWarnings("exports") // context-propagation is optional: its users require it themselves
   public static ThreadLocalContexts using(
       ContextSnapshotFactory factory, ContextRegistry registry) {
     Objects.requireNonNull(factory, "factory");
