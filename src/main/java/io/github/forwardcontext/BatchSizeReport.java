@@ -98,14 +98,16 @@ final class BatchSizeReport {
   }
 
   private static void addRow(List<BatchSizeStats> rows, Series series, long[] scratch) {
-    long present = series.merge(scratch);
-    long count = DurationHistogram.count(scratch, present);
+    addRow(rows, series.batchSize, scratch, series.merge(scratch));
+  }
+
+  /** Adds the row of these counts, unless they hold a single pass (likely a warm-up) or none. */
+  private static void addRow(List<BatchSizeStats> rows, int batchSize, long[] sums, long present) {
+    long count = DurationHistogram.count(sums, present);
     if (count > 1) {
       rows.add(
           new BatchSizeStats(
-              series.batchSize,
-              count,
-              DurationHistogram.medianNanos(scratch, present, count) / 1e6));
+              batchSize, count, DurationHistogram.medianNanos(sums, present, count) / 1e6));
     }
   }
 
@@ -129,13 +131,6 @@ final class BatchSizeReport {
       }
       present |= octaves;
     }
-    long count = DurationHistogram.count(total, present);
-    if (count > 1) {
-      rows.add(
-          new BatchSizeStats(
-              BatchSizeStats.OTHER,
-              count,
-              DurationHistogram.medianNanos(total, present, count) / 1e6));
-    }
+    addRow(rows, BatchSizeStats.OTHER, total, present);
   }
 }

@@ -33,6 +33,10 @@ final class ContextSnapshots implements ThreadLocalContexts.Capture {
     return new ContextSnapshots(factory, registryOf(factory));
   }
 
+  static ThreadLocalContexts.Capture of(ContextSnapshotFactory factory, ContextRegistry registry) {
+    return new ContextSnapshots(factory, registry);
+  }
+
   static ThreadLocalContexts.Capture ofGlobalRegistry() {
     return new ContextSnapshots(
         ContextSnapshotFactory.builder().clearMissing(true).build(), ContextRegistry.getInstance());

@@ -1,6 +1,7 @@
 package io.github.forwardcontext;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.micrometer.context.ContextRegistry;
 import io.micrometer.context.ContextSnapshotFactory;
@@ -134,6 +135,41 @@ class ThreadLocalContextsTest implements NoContextLeftBound {
     // Without clearMissing the task sees what the pool thread had, and must leave it so.
     assertThat(seen).isEqualTo("the-pool-threads-own");
     assertThat(after).isEqualTo("the-pool-threads-own");
+  }
+
+  @Test
+  void withTheRegistryNamedATaskLeavesNoThreadLocalOfItsOwnOnThePoolThread() throws Exception {
+    ContextRegistry registry =
+        new ContextRegistry().registerThreadLocalAccessor(new Slf4jThreadLocalAccessor());
+    // A factory whose registry no reflection could find: only the named registry tells.
+    ContextSnapshotFactory built =
+        ContextSnapshotFactory.builder().contextRegistry(registry).build();
+    ContextSnapshotFactory opaque =
+        new ContextSnapshotFactory() {
+          @Override
+          public io.micrometer.context.ContextSnapshot captureAll(Object... contexts) {
+            return built.captureAll(contexts);
+          }
+
+          @Override
+          public io.micrometer.context.ContextSnapshot captureFrom(Object... contexts) {
+            return built.captureFrom(contexts);
+          }
+
+          @Override
+          public <C> io.micrometer.context.ContextSnapshot.Scope setThreadLocalsFrom(
+              Object sourceContext, String... keys) {
+            return built.setThreadLocalsFrom(sourceContext, keys);
+          }
+        };
+    ThreadLocalContexts contexts = ThreadLocalContexts.using(opaque, registry);
+
+    pool.submit(contexts.wrap(() -> MDC.put("request.id", "set-by-the-task"))).get();
+    String after = pool.submit(() -> MDC.get("request.id")).get();
+
+    assertThat(after).isNull();
+    assertThatThrownBy(() -> ThreadLocalContexts.using(opaque, null))
+        .isInstanceOf(NullPointerException.class);
   }
 
   @Test
