@@ -6,6 +6,7 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.Executor;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * A tracker's report: the rows of {@link BatchSizeTracker#stats()}, the line that shows them, and
@@ -31,6 +32,7 @@ final class BatchSizeReport {
   private final BatchSizeTracker tracker;
   private final Executor executor;
   private final String prefix;
+  private final AtomicBoolean inFlight = new AtomicBoolean(); // a report is being made
   private final FailureLog failures =
       new FailureLog(BatchSizeTracker.LOG, "Forward-pass report failed; the passes go on");
 
@@ -54,11 +56,19 @@ final class BatchSizeReport {
     return s.append(": ").toString();
   }
 
-  /** Hands one report to the executor; the tracker has moved its mark, so this one is due. */
+  /**
+   * Hands one report to the executor; the tracker has moved its mark, so this one is due. While a
+   * report is still being made, a due one is skipped: with a short interval, reports never pile up
+   * on their threads, and the next pass due after it ends makes the next one.
+   */
   void submit() {
+    if (!inFlight.compareAndSet(false, true)) {
+      return;
+    }
     try {
       executor.execute(this::log);
     } catch (Throwable e) {
+      inFlight.set(false);
       FailureLog.rethrowIfFatal(e);
       failures.log(e);
     }
@@ -80,6 +90,8 @@ final class BatchSizeReport {
     } catch (Throwable e) {
       FailureLog.rethrowIfFatal(e);
       failures.log(e);
+    } finally {
+      inFlight.set(false);
     }
   }
 

@@ -69,7 +69,8 @@
  * rows are {@link BatchSizeTracker#stats()}, so batch sizes with a single pass are left out; an
  * empty report is not logged. The report is computed and logged on a virtual thread of its own,
  * which inherits nothing from the pass: no pass waits for it, and no request's context (its MDC,
- * say) tags the line.
+ * say) tags the line. While a report is still being made, a due one is skipped, so reports never
+ * pile up.
  *
  * <p>Without a logging provider the JDK sends {@code System.Logger} to {@code java.util.logging}.
  * In an SLF4J application (Logback, Log4j 2 through SLF4J), add {@code

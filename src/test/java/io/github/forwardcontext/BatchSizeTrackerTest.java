@@ -13,6 +13,7 @@ import io.micrometer.core.instrument.distribution.pause.PauseDetector;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.io.IOException;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
@@ -358,5 +359,26 @@ class BatchSizeTrackerTest implements NoContextLeftBound {
     Arrays.sort(sorted);
     int n = sorted.length;
     return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+  }
+
+  @Test
+  void aReportStillBeingMadeIsNotJoinedByAnotherAndTheNextDuePassAfterItMakesOne() {
+    tracker.close(); // the test builds its own on the same registry
+    List<Runnable> handedOver = new ArrayList<>();
+    BatchSizeTracker reporting =
+        BatchSizeTracker.builder(registry)
+            .clock(clock)
+            .loggingInterval(Duration.ZERO)
+            .reportExecutor(handedOver::add) // holds the reports: each stays "being made"
+            .build();
+    pass(reporting, 8, 1);
+    pass(reporting, 8, 1);
+    pass(reporting, 8, 1);
+    assertThat(handedOver).as("one report in flight at a time").hasSize(1);
+
+    handedOver.getFirst().run();
+    assertThat(log.reports()).hasSize(1);
+    pass(reporting, 8, 1);
+    assertThat(handedOver).hasSize(2);
   }
 }
