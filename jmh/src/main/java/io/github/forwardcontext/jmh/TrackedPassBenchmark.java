@@ -59,6 +59,7 @@ public class TrackedPassBenchmark extends ForkedBenchmark {
     // An observation registry without handlers: Micrometer's no-op path.
     observedTracker =
         BatchSizeTracker.builder(registry)
+            .tags("variant", "observed") // its own timers: one registry, two trackers
             .observationRegistry(ObservationRegistry.create())
             .build();
     metas = Peers.metas(distinctSizes);
