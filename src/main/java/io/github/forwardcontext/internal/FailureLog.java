@@ -53,7 +53,9 @@ public final class FailureLog {
    */
   public void log(String detail, Throwable failure) {
     boolean first = !warned.get() && warned.compareAndSet(false, true);
-    log(first, first ? detail + ". Further failures of this kind are logged at DEBUG." : detail,
+    log(
+        first,
+        first ? detail + ". Further failures of this kind are logged at DEBUG." : detail,
         failure);
   }
 
