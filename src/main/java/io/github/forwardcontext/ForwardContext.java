@@ -335,7 +335,9 @@ public record ForwardContext(
    *
    * <p>If no context is bound when this method is called, {@code task} itself is returned: it then
    * runs with whatever the executing thread has bound, which for a pool thread is nothing. The
-   * re-binding is untracked: the pass that forked the task is the one timed.
+   * re-binding is untracked: the pass that forked the task is the one timed. A task wrapped inside
+   * a tracker's {@link BatchSizeTracker#untimed(Runnable) untimed} operation is inside it too: its
+   * passes of that tracker are not timed while the operation runs.
    *
    * @param task the task to run under the captured context
    * @return a task that runs {@code task} with the captured context bound
@@ -343,7 +345,7 @@ public record ForwardContext(
   public static Runnable wrap(Runnable task) {
     Objects.requireNonNull(task, "task");
     ForwardContext captured = orElse(null);
-    return captured == null ? task : () -> captured.bindRun(task);
+    return Untimed.carry(captured == null ? task : () -> captured.bindRun(task));
   }
 
   /**
@@ -358,7 +360,7 @@ public record ForwardContext(
   public static <V> Callable<V> wrap(Callable<V> task) {
     Objects.requireNonNull(task, "task");
     ForwardContext captured = orElse(null);
-    return captured == null ? task : () -> captured.bindCall(task::call);
+    return Untimed.carry(captured == null ? task : () -> captured.bindCall(task::call));
   }
 
   /**
@@ -373,7 +375,7 @@ public record ForwardContext(
   public static <V> Supplier<V> wrapSupplier(Supplier<V> task) {
     Objects.requireNonNull(task, "task");
     ForwardContext captured = orElse(null);
-    return captured == null ? task : () -> captured.bindCall(task::get);
+    return Untimed.carry(captured == null ? task : () -> captured.bindCall(task::get));
   }
 
   /**
@@ -448,7 +450,7 @@ public record ForwardContext(
     if (global == null) {
       ScopedValue.where(KEY, this).run(op);
     } else {
-      global.run(this, op);
+      global.globalPass(this).run(op);
     }
   }
 
@@ -473,7 +475,9 @@ public record ForwardContext(
   public <R, E extends Throwable> R call(ScopedValue.CallableOp<? extends R, E> op) throws E {
     Objects.requireNonNull(op, "op");
     BatchSizeTracker global = GLOBAL_TRACKER;
-    return global == null ? ScopedValue.where(KEY, this).call(op) : global.call(this, op);
+    return global == null
+        ? ScopedValue.where(KEY, this).call(op)
+        : global.globalPass(this).call(op);
   }
 
   // The tracker's way in: binds without asking the global tracker again.

@@ -32,6 +32,26 @@ import java.util.Objects;
  * the tracker's cap: with the global tracker's cap of 1024 and the default buckets, up to {@code
  * 1025 * 23 = 23,575} series.
  *
+ * {@snippet class="io.github.forwardcontext.snippets.FleetHistogramsSnippets" region="publish"}
+ *
+ * <h2>The number of series</h2>
+ *
+ * Each tag value of {@value BatchSizeTracker#BATCH_SIZE_TAG} is one timer, exported as {@code
+ * count}, {@code sum} and {@code max} (3 series in Prometheus) and, with a histogram, one series
+ * per bucket bound plus {@code +Inf}. At most {@code maxBatchSizes} sizes and {@value
+ * BatchSizeTracker#OTHER_TAG} get a tag, so a tracker creates at most
+ *
+ * <pre>{@code (maxBatchSizes + 1) * 3}                 series without a histogram
+ * {@code (maxBatchSizes + 1) * (buckets + 4)}       series with one</pre>
+ *
+ * For example, the default cap of 1024 gives {@code 1025 * 3 = 3,075} series; {@code
+ * publishHistogram()} lowers the default cap to 256 and has 19 bounds, so {@code 257 * (19 + 4) =
+ * 5,911} series. An explicit {@code maxBatchSizes(1024)} with the default buckets would allow
+ * {@code 1025 * 23 = 23,575}. {@link BatchSizeTracker.Builder#batchSizeBins(int...)} bounds the
+ * tags by the bins instead: at most {@code (bins + 1) * (buckets + 4)} series, for example {@code
+ * (10 + 1) * 23 = 253} with the bins 1, 2, 4, ..., 512 and the default buckets, however many sizes
+ * there are. Each tracker of a service (one per stage) adds its own.
+ *
  * <h2>The default buckets</h2>
  *
  * {@link #defaultBuckets()}: a 1-2-5 series from 0.5 ms to 200 s, then 5 minutes; 19 bounds, plus
@@ -62,6 +82,9 @@ public final class ForwardPassHistograms {
           Duration.ofSeconds(200),
           Duration.ofMinutes(5));
 
+  /** The largest bucket bound: {@code Long.MAX_VALUE} nanoseconds, about 292 years. */
+  static final Duration MAX_BOUND = Duration.ofNanos(Long.MAX_VALUE);
+
   private ForwardPassHistograms() {}
 
   /**
@@ -89,8 +112,8 @@ public final class ForwardPassHistograms {
    * Other meters are left unchanged.
    *
    * @param buckets the bucket bounds: positive and strictly increasing
-   * @throws IllegalArgumentException if {@code buckets} is empty, or a bound is not positive or not
-   *     greater than the one before it
+   * @throws IllegalArgumentException if {@code buckets} is empty, or a bound is not positive, not
+   *     greater than the one before it, or greater than {@code Long.MAX_VALUE} nanoseconds
    */
   public static MeterFilter filter(Duration... buckets) {
     return new BucketFilter(sloNanos(validated(buckets)));
@@ -110,6 +133,16 @@ public final class ForwardPassHistograms {
       Duration bound = Objects.requireNonNull(buckets[i], "buckets[" + i + "]");
       if (bound.isNegative() || bound.isZero()) {
         throw new IllegalArgumentException("buckets[" + i + "] must be positive but was " + bound);
+      }
+      if (bound.compareTo(MAX_BOUND) > 0) {
+        throw new IllegalArgumentException(
+            "buckets["
+                + i
+                + "] must be at most "
+                + MAX_BOUND
+                + " (Long.MAX_VALUE nanoseconds, the largest bound a Micrometer timer can hold)"
+                + " but was "
+                + bound);
       }
       if (i > 0 && bound.compareTo(buckets[i - 1]) <= 0) {
         throw new IllegalArgumentException(

@@ -1,5 +1,6 @@
 package io.github.forwardcontext;
 
+import io.github.forwardcontext.internal.FailureLog;
 import io.micrometer.core.instrument.Metrics;
 import java.math.BigDecimal;
 import java.time.Duration;
@@ -31,12 +32,10 @@ final class GlobalTracking {
     try {
       interval = parse(System.getProperty(PROPERTY), System.getenv(ENV));
     } catch (IllegalArgumentException e) {
-      try {
-        System.getLogger(BatchSizeTracker.class.getName())
-            .log(System.Logger.Level.ERROR, e.getMessage() + "; globally tracked passes will fail");
-      } catch (RuntimeException ignored) {
-        // The failing passes name the setting as well.
-      }
+      FailureLog.log(
+          BatchSizeTracker.LOG,
+          System.Logger.Level.ERROR,
+          e.getMessage() + "; globally tracked passes will fail");
       return BatchSizeTracker.misconfigured(e);
     }
     return interval == null

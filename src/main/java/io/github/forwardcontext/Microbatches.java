@@ -1,11 +1,11 @@
 package io.github.forwardcontext;
 
+import io.github.forwardcontext.internal.Forks;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Collections;
 import java.util.List;
 import java.util.Objects;
-import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.Callable;
 
 /**
  * Runs one forward pass as microbatches that overlap, each on its own virtual thread under its own
@@ -29,23 +29,27 @@ import java.util.concurrent.atomic.AtomicReference;
  *   <li>Each microbatch runs in a new virtual thread named {@code microbatch-<index>}; the call
  *       returns when every one of them has finished, never earlier: no thread outlives the call.
  *   <li>The results come back in microbatch order.
- *   <li>The first microbatch to fail cancels the others (their threads are interrupted) and the
- *       call throws that microbatch's failure itself, never wrapped, whatever its type: an
- *       exception of the task's type {@code E}, an unchecked exception, an {@link Error}, and also
- *       a checked exception or a raw {@link Throwable} that the task threw without declaring it.
- *       The failures of the other microbatches are attached to it as {@linkplain
- *       Throwable#getSuppressed() suppressed} exceptions, except the {@link InterruptedException}
- *       with which a cancelled microbatch ends: that is the cancellation, not a failure of its own.
+ *   <li>The microbatches start one by one, in order. The first to fail cancels the others (their
+ *       threads are interrupted; those not yet started never run), and the call throws that
+ *       microbatch's failure itself, never wrapped, whatever its type: an exception of the task's
+ *       type {@code E}, an unchecked exception, an {@link Error}, and also a checked exception or a
+ *       raw {@link Throwable} that the task threw without declaring it. The failures of the other
+ *       microbatches are attached to it as {@linkplain Throwable#getSuppressed() suppressed}
+ *       exceptions, except the {@link InterruptedException}s with which cancelled microbatches end:
+ *       they are the cancellation, not failures of their own.
  *   <li>If the calling thread is interrupted before or while it waits, the microbatches are
  *       cancelled, the call waits for their threads to end and throws {@link InterruptedException},
  *       with the calling thread's interrupt status set again, so that the code above it sees the
- *       interrupt too: as {@link io.github.forwardcontext.structured.FanOut} does.
+ *       interrupt too.
  *   <li>A microbatch's thread is a plain virtual thread: it sees the forward context bound for it,
  *       not the caller's other scoped values. Like every new thread, it starts with the values of
  *       the caller's {@link InheritableThreadLocal}s, and no other thread-local, unless the
  *       microbatches {@linkplain #withThreadLocalContexts(ThreadLocalContexts) carry} the MDC, the
  *       current observation and the like.
  * </ul>
+ *
+ * These are the rules of {@link io.github.forwardcontext.structured.FanOut}, whose fallback mode
+ * runs on the same engine (the library's internal {@code Forks}, where the rules are kept).
  *
  * <h2>Timing</h2>
  *
@@ -191,7 +195,27 @@ public final class Microbatches {
       throw new InterruptedException("interrupted before the microbatches started");
     }
     ThreadLocalContexts.Snapshot snapshot = threadLocals == null ? null : threadLocals.capture();
-    return new Run<R>(count).call(task, contexts, passes, snapshot);
+    Forks.Failures failures = new Forks.Failures();
+    try {
+      return Forks.forkAll(
+          Thread.ofVirtual().name("microbatch-", 0),
+          count,
+          index -> {
+            Callable<R> body =
+                passes == null
+                    ? () -> contexts[index].bindCall(() -> task.call(index))
+                    : () -> passes[index].call(() -> task.call(index));
+            return snapshot == null ? body : snapshot.wrap(body);
+          },
+          null,
+          failures);
+    } catch (Forks.SubtaskFailed failed) {
+      throw failures.rethrowFirst(failed);
+    } catch (InterruptedException callerInterrupted) {
+      // The engine has set the calling thread's interrupt status again.
+      throw failures.suppressInto(
+          new InterruptedException("interrupted while waiting for the microbatches"));
+    }
   }
 
   @Override
@@ -201,149 +225,5 @@ public final class Microbatches {
         + (tracker == null ? "" : ", timed")
         + (threadLocals == null ? "" : ", " + threadLocals)
         + "]";
-  }
-
-  /*
-   * One call's threads. Every thread is created before any starts, so a failing microbatch can
-   * always interrupt the others. The 'cancelled' flag is written before the interrupts: a thread
-   * that starts its task after the flag was set sees it and skips the task; one that checked the
-   * flag earlier is alive, so the interrupt reaches it.
-   */
-  private static final class Run<R> {
-    private final Thread[] threads;
-    private final Object[] results;
-    private final AtomicReference<Throwable> first = new AtomicReference<>();
-    private final List<Throwable> others = new ArrayList<>(); // guarded by itself
-    private volatile boolean cancelled;
-
-    Run(int count) {
-      this.threads = new Thread[count];
-      this.results = new Object[count];
-    }
-
-    <E extends Exception> List<R> call(
-        Task<? extends R, E> task,
-        ForwardContext[] contexts,
-        BatchSizeTracker.TrackedPass[] passes,
-        ThreadLocalContexts.Snapshot snapshot)
-        throws E, InterruptedException {
-      for (int i = 0; i < threads.length; i++) {
-        int index = i;
-        ForwardContext context = contexts[i];
-        BatchSizeTracker.TrackedPass pass = passes == null ? null : passes[i];
-        Runnable body = () -> runOne(index, task, context, pass);
-        threads[i] =
-            Thread.ofVirtual()
-                .name("microbatch-" + i)
-                .unstarted(snapshot == null ? body : snapshot.wrap(body));
-      }
-      int started = 0;
-      try {
-        for (Thread thread : threads) {
-          thread.start();
-          started++;
-        }
-      } catch (RuntimeException | Error e) {
-        // Thread creation failed (out of memory): cancel and wait for the ones already running.
-        cancel();
-        joinUninterruptibly(started);
-        throw e;
-      }
-      try {
-        for (Thread thread : threads) {
-          thread.join();
-        }
-      } catch (InterruptedException e) {
-        cancel();
-        joinUninterruptibly(threads.length);
-        InterruptedException interrupted =
-            new InterruptedException("interrupted while waiting for the microbatches");
-        synchronized (others) {
-          Throwable failure = first.get();
-          if (failure != null) {
-            interrupted.addSuppressed(failure);
-          }
-          others.forEach(interrupted::addSuppressed);
-        }
-        Thread.currentThread().interrupt();
-        throw interrupted;
-      }
-      Throwable failure = first.get();
-      if (failure != null) {
-        synchronized (others) {
-          others.forEach(failure::addSuppressed);
-        }
-        throw Run.<RuntimeException>sneaky(failure);
-      }
-      @SuppressWarnings("unchecked")
-      List<R> list = (List<R>) Collections.unmodifiableList(Arrays.asList(results));
-      return list;
-    }
-
-    // Throws any failure as itself: the rule is "never wrapped", also for what a task threw
-    // without declaring it.
-    @SuppressWarnings("unchecked")
-    private static <X extends Throwable> X sneaky(Throwable failure) throws X {
-      throw (X) failure;
-    }
-
-    private void runOne(
-        int index,
-        Task<? extends R, ?> task,
-        ForwardContext context,
-        BatchSizeTracker.TrackedPass pass) {
-      if (cancelled) {
-        return;
-      }
-      try {
-        results[index] =
-            pass == null
-                ? context.bindCall(() -> task.call(index))
-                : pass.call(() -> task.call(index));
-      } catch (Throwable t) {
-        failed(t);
-      }
-    }
-
-    private void failed(Throwable t) {
-      // A cancelled microbatch ends with InterruptedException: the cancellation, not a failure.
-      if (cancelled && t instanceof InterruptedException) {
-        return;
-      }
-      if (first.compareAndSet(null, t)) {
-        cancel();
-        return;
-      }
-      synchronized (others) {
-        others.add(t);
-      }
-    }
-
-    private void cancel() {
-      cancelled = true;
-      Thread self = Thread.currentThread();
-      for (Thread thread : threads) {
-        if (thread != null && thread != self) {
-          thread.interrupt();
-        }
-      }
-    }
-
-    private void joinUninterruptibly(int count) {
-      boolean interrupted = false;
-      for (int i = 0; i < count; i++) {
-        while (true) {
-          try {
-            threads[i].join();
-            break;
-          } catch (InterruptedException e) {
-            interrupted = true;
-          }
-        }
-      }
-      if (interrupted) {
-        Thread.currentThread().interrupt();
-      }
-    }
   }
 }

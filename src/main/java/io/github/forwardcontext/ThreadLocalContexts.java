@@ -1,5 +1,6 @@
 package io.github.forwardcontext;
 
+import io.micrometer.context.ContextRegistry;
 import io.micrometer.context.ContextSnapshotFactory;
 import java.util.Objects;
 import java.util.concurrent.Callable;
@@ -83,11 +84,38 @@ public final class ThreadLocalContexts {
    * {@return thread-local propagation through {@code factory}}, for a registry or settings of the
    * application's choice.
    *
+   * <p>Whatever the factory's {@code clearMissing} setting, the thread that runs a task gets back,
+   * when the task ends, the value it had of every thread-local of the factory's {@code
+   * ContextRegistry}: also one that the submitter did not have and the task set or changed. (With
+   * {@code clearMissing(false)}, the builder's default, the task starts with the running thread's
+   * own values of those keys.) context-propagation does not say which registry a factory reads: the
+   * registry of a factory made by its builder is found by reflection, which works on the class
+   * path; any other factory, or one whose registry cannot be read (context-propagation on the
+   * module path, which does not open it), is taken to read the global registry. {@link
+   * #using(ContextSnapshotFactory, ContextRegistry)} names the registry and needs no reflection.
+   *
    * @param factory the factory that captures the snapshots
    */
+  @SuppressWarnings("exports") // context-propagation is optional: its users require it themselves
   public static ThreadLocalContexts using(ContextSnapshotFactory factory) {
     Objects.requireNonNull(factory, "factory");
     return new ThreadLocalContexts(ContextSnapshots.of(factory));
+  }
+
+  /**
+   * {@return thread-local propagation through {@code factory}, which reads {@code registry}}, as
+   * {@link #using(ContextSnapshotFactory)} does, with the registry named: the thread that runs a
+   * task gets back, when the task ends, the value it had of every thread-local of {@code registry}.
+   *
+   * @param factory the factory that captures the snapshots
+   * @param registry the registry the factory reads (the one given to its builder)
+   */
+  @SuppressWarnings("exports") // context-propagation is optional: its users require it themselves
+  public static ThreadLocalContexts using(
+      ContextSnapshotFactory factory, ContextRegistry registry) {
+    Objects.requireNonNull(factory, "factory");
+    Objects.requireNonNull(registry, "registry");
+    return new ThreadLocalContexts(ContextSnapshots.of(factory, registry));
   }
 
   private static void requireLibrary() {

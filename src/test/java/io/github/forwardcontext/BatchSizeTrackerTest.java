@@ -13,6 +13,7 @@ import io.micrometer.core.instrument.distribution.pause.PauseDetector;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.io.IOException;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
@@ -175,6 +176,7 @@ class BatchSizeTrackerTest implements NoContextLeftBound {
 
   @Test
   void passesBeyondTheCapAreRecordedUnderOtherWithOneWarning() {
+    tracker.close(); // the test builds its own on the same registry
     BatchSizeTracker capped =
         BatchSizeTracker.builder(registry).clock(clock).maxBatchSizes(2).build();
     int[] sizes = {1, 2, 3, 4, 3, 1, 5};
@@ -199,10 +201,12 @@ class BatchSizeTrackerTest implements NoContextLeftBound {
 
   @Test
   void reportLineIsLoggedOnceTheIntervalHasPassedInTheSeedsFormat() {
+    tracker.close(); // the test builds its own on the same registry
     BatchSizeTracker reporting =
         BatchSizeTracker.builder(registry)
             .clock(clock)
             .loggingInterval(Duration.ofSeconds(10))
+            .reportExecutor(Runnable::run)
             .build();
     pass(reporting, 8, 12);
     pass(reporting, 8, 14);
@@ -228,10 +232,12 @@ class BatchSizeTrackerTest implements NoContextLeftBound {
 
   @Test
   void reportIsLoggedAtMostOncePerInterval() {
+    tracker.close(); // the test builds its own on the same registry
     BatchSizeTracker reporting =
         BatchSizeTracker.builder(registry)
             .clock(clock)
             .loggingInterval(Duration.ofSeconds(10))
+            .reportExecutor(Runnable::run)
             .build();
     pass(reporting, 8, 1);
     clock.advance(Duration.ofSeconds(11));
@@ -248,8 +254,13 @@ class BatchSizeTrackerTest implements NoContextLeftBound {
 
   @Test
   void emptyReportIsNotLogged() {
+    tracker.close(); // the test builds its own on the same registry
     BatchSizeTracker reporting =
-        BatchSizeTracker.builder(registry).clock(clock).loggingInterval(Duration.ZERO).build();
+        BatchSizeTracker.builder(registry)
+            .clock(clock)
+            .loggingInterval(Duration.ZERO)
+            .reportExecutor(Runnable::run)
+            .build();
 
     pass(reporting, 8, 1); // due, but one sample per size makes no row
     pass(reporting, 4, 1);
@@ -261,6 +272,7 @@ class BatchSizeTrackerTest implements NoContextLeftBound {
   @Test
   void hookRunsAfterTheOperationAndBeforeTheClockStops() {
     List<String> events = new CopyOnWriteArrayList<>();
+    tracker.close(); // the test builds its own on the same registry
     BatchSizeTracker synced =
         BatchSizeTracker.builder(registry)
             .clock(clock)
@@ -279,6 +291,7 @@ class BatchSizeTrackerTest implements NoContextLeftBound {
 
   @Test
   void failingHookNeverBreaksThePassAndIsLoggedOnceThenQuietly() {
+    tracker.close(); // the test builds its own on the same registry
     BatchSizeTracker synced =
         BatchSizeTracker.builder(registry)
             .clock(clock)
@@ -346,5 +359,26 @@ class BatchSizeTrackerTest implements NoContextLeftBound {
     Arrays.sort(sorted);
     int n = sorted.length;
     return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+  }
+
+  @Test
+  void aReportStillBeingMadeIsNotJoinedByAnotherAndTheNextDuePassAfterItMakesOne() {
+    tracker.close(); // the test builds its own on the same registry
+    List<Runnable> handedOver = new ArrayList<>();
+    BatchSizeTracker reporting =
+        BatchSizeTracker.builder(registry)
+            .clock(clock)
+            .loggingInterval(Duration.ZERO)
+            .reportExecutor(handedOver::add) // holds the reports: each stays "being made"
+            .build();
+    pass(reporting, 8, 1);
+    pass(reporting, 8, 1);
+    pass(reporting, 8, 1);
+    assertThat(handedOver).as("one report in flight at a time").hasSize(1);
+
+    handedOver.getFirst().run();
+    assertThat(log.reports()).hasSize(1);
+    pass(reporting, 8, 1);
+    assertThat(handedOver).hasSize(2);
   }
 }

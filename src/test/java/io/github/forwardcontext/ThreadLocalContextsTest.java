@@ -1,9 +1,11 @@
 package io.github.forwardcontext;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.micrometer.context.ContextRegistry;
 import io.micrometer.context.ContextSnapshotFactory;
+import io.micrometer.context.ThreadLocalAccessor;
 import io.micrometer.context.integration.Slf4jThreadLocalAccessor;
 import io.micrometer.observation.Observation;
 import io.micrometer.observation.ObservationRegistry;
@@ -36,6 +38,7 @@ class ThreadLocalContextsTest implements NoContextLeftBound {
   void closePoolAndClearMdc() {
     pool.shutdownNow();
     MDC.clear();
+    TENANT.remove();
   }
 
   @Test
@@ -65,6 +68,135 @@ class ThreadLocalContextsTest implements NoContextLeftBound {
 
     assertThat(seen).isEqualTo("r-3");
     assertThat(after).isEqualTo("left-by-an-unwrapped-task");
+  }
+
+  /** A thread-local of the application's, carried through an accessor of its own. */
+  private static final ThreadLocal<String> TENANT = new ThreadLocal<>();
+
+  private static ThreadLocalContexts tenantNotClearingMissing() {
+    ContextRegistry registry =
+        new ContextRegistry()
+            .registerThreadLocalAccessor(
+                new ThreadLocalAccessor<String>() {
+                  @Override
+                  public Object key() {
+                    return "tenant";
+                  }
+
+                  @Override
+                  public String getValue() {
+                    return TENANT.get();
+                  }
+
+                  @Override
+                  public void setValue(String value) {
+                    TENANT.set(value);
+                  }
+
+                  @Override
+                  public void setValue() {
+                    TENANT.remove();
+                  }
+                });
+    // clearMissing(false), the builder's default: keys the submitter lacks are left untouched.
+    return ThreadLocalContexts.using(
+        ContextSnapshotFactory.builder().contextRegistry(registry).build());
+  }
+
+  @Test
+  void withAFactoryThatKeepsMissingKeysATaskLeavesNoThreadLocalOfItsOwnOnThePoolThread()
+      throws Exception {
+    ThreadLocalContexts contexts = tenantNotClearingMissing();
+
+    // Neither the submitter nor the pool thread has a tenant; the task sets one.
+    pool.submit(contexts.wrap(() -> TENANT.set("set-by-the-task"))).get();
+    String after = pool.submit(TENANT::get).get();
+
+    assertThat(after).isNull();
+  }
+
+  @Test
+  void withAFactoryThatKeepsMissingKeysThePoolThreadGetsBackTheValueTheTaskChanged()
+      throws Exception {
+    ThreadLocalContexts contexts = tenantNotClearingMissing();
+    pool.submit(() -> TENANT.set("the-pool-threads-own")).get();
+
+    String seen =
+        pool.submit(
+                contexts.wrap(
+                    () -> {
+                      String had = TENANT.get();
+                      TENANT.set("changed-by-the-task");
+                      return had;
+                    }))
+            .get();
+    String after = pool.submit(TENANT::get).get();
+
+    // Without clearMissing the task sees what the pool thread had, and must leave it so.
+    assertThat(seen).isEqualTo("the-pool-threads-own");
+    assertThat(after).isEqualTo("the-pool-threads-own");
+  }
+
+  @Test
+  void withTheRegistryNamedATaskLeavesNoThreadLocalOfItsOwnOnThePoolThread() throws Exception {
+    ContextRegistry registry =
+        new ContextRegistry().registerThreadLocalAccessor(new Slf4jThreadLocalAccessor());
+    // A factory whose registry no reflection could find: only the named registry tells.
+    ContextSnapshotFactory built =
+        ContextSnapshotFactory.builder().contextRegistry(registry).build();
+    ContextSnapshotFactory opaque =
+        new ContextSnapshotFactory() {
+          @Override
+          public io.micrometer.context.ContextSnapshot captureAll(Object... contexts) {
+            return built.captureAll(contexts);
+          }
+
+          @Override
+          public io.micrometer.context.ContextSnapshot captureFrom(Object... contexts) {
+            return built.captureFrom(contexts);
+          }
+
+          @Override
+          public <C> io.micrometer.context.ContextSnapshot.Scope setThreadLocalsFrom(
+              Object sourceContext, String... keys) {
+            return built.setThreadLocalsFrom(sourceContext, keys);
+          }
+        };
+    ThreadLocalContexts contexts = ThreadLocalContexts.using(opaque, registry);
+
+    pool.submit(contexts.wrap(() -> MDC.put("request.id", "set-by-the-task"))).get();
+    String after = pool.submit(() -> MDC.get("request.id")).get();
+
+    assertThat(after).isNull();
+    assertThatThrownBy(() -> ThreadLocalContexts.using(opaque, null))
+        .isInstanceOf(NullPointerException.class);
+  }
+
+  @Test
+  void aFactoryTheBuilderDidNotMakeIsTakenToReadTheGlobalRegistry() {
+    ContextRegistry own = new ContextRegistry();
+    ContextSnapshotFactory built = ContextSnapshotFactory.builder().contextRegistry(own).build();
+    ContextSnapshotFactory delegating =
+        new ContextSnapshotFactory() {
+          @Override
+          public io.micrometer.context.ContextSnapshot captureAll(Object... contexts) {
+            return built.captureAll(contexts);
+          }
+
+          @Override
+          public io.micrometer.context.ContextSnapshot captureFrom(Object... contexts) {
+            return built.captureFrom(contexts);
+          }
+
+          @Override
+          public <C> io.micrometer.context.ContextSnapshot.Scope setThreadLocalsFrom(
+              Object sourceContext, String... keys) {
+            return built.setThreadLocalsFrom(sourceContext, keys);
+          }
+        };
+
+    assertThat(ContextSnapshots.registryOf(built)).isSameAs(own);
+    assertThat(ContextSnapshots.registryOf(delegating)).isSameAs(ContextRegistry.getInstance());
   }
 
   @Test

@@ -1,23 +1,34 @@
 package io.github.forwardcontext.example;
 
-import io.github.forwardcontext.BatchSizeStats;
+import io.github.forwardcontext.example.metrics.MetricsServer;
+import io.github.forwardcontext.example.model.AttentionObserver;
+import io.github.forwardcontext.example.pipeline.Options;
+import io.github.forwardcontext.example.pipeline.Pipeline;
+import io.github.forwardcontext.example.pipeline.RunReport;
+import io.github.forwardcontext.example.pipeline.Sweep;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.io.Console;
 import java.io.PrintStream;
-import java.util.HexFormat;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * Runs the example pipeline: several requests denoised concurrently on virtual threads, every
- * forward pass bound and timed by forward-context, the timings reported by batch size and exposed
- * to Prometheus.
+ * The example's one entry point: a text-to-video-latent pipeline of three stages (MiniLM text
+ * encoder, diffusion transformer, decoder) on ONNX Runtime, many requests on virtual threads, every
+ * forward pass bound and timed by forward-context, batched across requests, reported by batch size
+ * and exposed to Prometheus.
  *
- * <pre>./mvnw -q -Pexample                                   # defaults
- * ./mvnw -q -Pexample -Dexample.args="--requests 24 --rate 8"   # batched arrivals
- * ./mvnw -q -Pexample -Dexample.args="--microbatches 2"         # dual-batch overlap
+ * <pre>./mvnw -q -Pexample                                          # defaults, ONNX Runtime
+ * ./mvnw -q -Pexample -Dexample.args="--runtime java"           # the plain-Java reference
+ * ./mvnw -q -Pexample -Dexample.args="--rate 8 --max-batch 8"   # batched arrivals
+ * ./mvnw -q -Pexample -Dexample.args="--sweep-rates 2,8,32,0 --chart rates.png"
  * ./mvnw -q -Pexample -Dexample.args="--requests 8 --serve 9464"</pre>
+ *
+ * <p>Where things are: {@code pipeline} (the stages, their batchers, the command line), {@code
+ * model} (the text encoder, the transformer on both runtimes, its graphs), {@code metrics} (the
+ * {@code /metrics} server, spans), {@code fleet} (worker processes and a Prometheus server).
  */
 public final class ExamplePipeline {
   private ExamplePipeline() {}
@@ -36,7 +47,7 @@ public final class ExamplePipeline {
   }
 
   /** Runs the example and returns the exit code: 0, or 2 for a bad command line. */
-  static int run(String[] args, PrintStream out, PrintStream err) throws Exception {
+  public static int run(String[] args, PrintStream out, PrintStream err) throws Exception {
     Options options;
     try {
       options = Options.parse(args);
@@ -45,89 +56,102 @@ public final class ExamplePipeline {
       return 2;
     }
     if (options == null) {
-      out.print(Options.USAGE);
+      out.print(Options.usage());
       return 0;
+    }
+    if (!options.sweepRates().isEmpty()) {
+      return Sweep.run(options, out);
     }
 
     PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
-    Pipeline pipeline = new Pipeline(options, registry, AttentionObserver.NONE);
-    out.printf(
-        "Denoising %d requests x %d steps (batch sizes %s, %d layers x %d heads, dim %d, seed %d)%n",
-        options.requests(),
-        options.steps(),
-        options.batchSizes(),
-        options.layers(),
-        options.heads(),
-        options.dim(),
-        options.seed());
-    if (options.microbatches() > 1) {
+    try (Pipeline pipeline = new Pipeline(options, registry, AttentionObserver.NONE)) {
       out.printf(
-          "Each step runs as %d overlapped microbatches, each under its own per-layer metadata%n",
-          options.microbatches());
-    }
-    out.printf(
-        "Arrivals: %s; batching: %s%n",
-        options.rate() > 0 ? options.rate() + " requests/s" : "all at once",
-        options.maxBatch() > 0
-            ? "up to "
-                + options.maxBatch()
-                + " requests per pass, maxWait "
-                + options.maxWaitMillis()
-                + " ms"
-            : "off");
-
-    Progress progress = new Progress(out, options.requests());
-    long start = System.nanoTime();
-    List<Pipeline.Result> results = pipeline.run(progress::finished);
-    progress.end();
-    out.printf("Finished in %.1f s%n%n", (System.nanoTime() - start) / 1e9);
-
-    out.println("Checksums:");
-    for (Pipeline.Result r : results) {
-      out.printf(
-          "  request %d  batch %d  %s%n",
-          r.request().id(), r.request().batchSize(), HexFormat.of().toHexDigits(r.checksum()));
-    }
-    out.println();
-    out.println("Forward passes by batch size (batchsize, count, median_time(ms)):");
-    for (BatchSizeStats row : pipeline.tracker().stats()) {
-      out.printf("  %s%n", row);
-    }
-    if (pipeline.batchers() != null) {
-      out.println();
-      pipeline.batchers().report(out);
-    }
-    out.println();
-    out.println("Prometheus exposition of forward_pass:");
-    int buckets = 0;
-    for (String line : registry.scrape().split("\n")) {
-      if (line.startsWith("forward_pass_seconds_bucket")) {
-        buckets++;
-      } else if (line.contains("forward_pass")) {
-        out.println("  " + line);
-      }
-    }
-    out.printf("  (and %d forward_pass_seconds_bucket lines, for fleet-wide quantiles)%n", buckets);
-
-    if (pipeline.tracing() != null) {
-      out.println();
-      out.println("Span tree of request 0 (its first two passes in full):");
-      pipeline.tracing().printTree(out, "request 0", 2);
-      pipeline.tracing().close();
-    }
-
-    if (options.serve() >= 0) {
-      try (MetricsServer server = MetricsServer.start(options.serve(), registry)) {
+          "Generating %d requests x %d steps on %s (samples per request %s; transformer %d layers"
+              + " x %d heads, dim %d; guidance %s; seed %d)%n",
+          options.requests(),
+          options.steps(),
+          options.runtime() == io.github.forwardcontext.example.model.Dit.Backend.ONNX
+              ? "ONNX Runtime (" + options.ortThreads() + " intra-op thread per run)"
+              : "the plain-Java reference",
+          options.batchSizes(),
+          options.layers(),
+          options.heads(),
+          options.dim(),
+          options.guidanceScale() == 1
+              ? "off"
+              : options.guidanceScale()
+                  + (options.guidanceParallel() ? ", two parallel passes" : ", two passes in turn"),
+          options.seed());
+      if (options.microbatches() > 1) {
         out.printf(
-            "%nServing http://127.0.0.1:%d/metrics until interrupted (Ctrl-C)%n", server.port());
-        out.flush();
-        // Until interrupted, or until the process that started this one ends: a fleet worker
-        // whose demo or test was killed outright must not serve on forever.
-        ProcessHandle.current()
-            .parent()
-            .map(ProcessHandle::onExit)
-            .orElseGet(java.util.concurrent.CompletableFuture::new)
-            .join();
+            "Each pass runs as %d overlapped microbatches, each under its own per-layer metadata%n",
+            options.microbatches());
+      }
+      out.printf(
+          "Arrivals: %s; batching: %s%n",
+          options.rate() > 0 ? options.rate() + " requests/s" : "all at once",
+          options.maxBatch() > 0
+              ? "up to "
+                  + options.maxBatch()
+                  + " requests per pass, maxWait "
+                  + options.maxWaitMillis()
+                  + " ms"
+              : "off");
+      long warm = System.nanoTime();
+      pipeline.warmUp();
+      out.printf("Warmed up every session in %.1f s (untimed)%n", (System.nanoTime() - warm) / 1e9);
+
+      Progress progress = new Progress(out, options.requests());
+      long start = System.nanoTime();
+      List<Pipeline.Result> results = pipeline.run(progress::finished);
+      long wall = System.nanoTime() - start;
+      progress.end();
+      out.printf("Finished in %.1f s%n%n", wall / 1e9);
+      RunReport report = RunReport.of(options, pipeline, results, wall);
+
+      report.printChecksums(out);
+      out.println();
+      out.println("Denoising passes by batch size (batchsize, count, median_time(ms)):");
+      pipeline.tracker().stats().forEach(row -> out.printf("  %s%n", row));
+      if (options.maxBatch() > 0) {
+        out.println();
+        report.printBatches(out);
+      }
+      out.println();
+      out.println("Prometheus exposition of forward_pass:");
+      int buckets = 0;
+      for (String line : registry.scrape().split("\n")) {
+        if (line.startsWith("forward_pass_seconds_bucket")) {
+          buckets++;
+        } else if (line.contains("forward_pass")) {
+          out.println("  " + line);
+        }
+      }
+      out.printf(
+          "  (and %d forward_pass_seconds_bucket lines, for fleet-wide quantiles)%n", buckets);
+
+      if (pipeline.tracing() != null) {
+        out.println();
+        out.println("Span tree of request 0 (its first two passes in full):");
+        pipeline.tracing().printTree(out, "request 0", 2);
+        pipeline.tracing().close();
+      }
+      out.println();
+      out.println(RunReport.summary(options, List.of(report), wall));
+
+      if (options.serve() >= 0) {
+        try (MetricsServer server = MetricsServer.start(options.serve(), registry)) {
+          out.printf(
+              "Serving http://127.0.0.1:%d/metrics until interrupted (Ctrl-C)%n", server.port());
+          out.flush();
+          // Until interrupted, or until the process that started this one ends: a fleet worker
+          // whose demo or test was killed outright must not serve on forever.
+          ProcessHandle.current()
+              .parent()
+              .map(ProcessHandle::onExit)
+              .orElseGet(CompletableFuture::new)
+              .join();
+        }
       }
     }
     return 0;

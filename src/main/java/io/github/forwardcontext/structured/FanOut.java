@@ -1,14 +1,12 @@
 package io.github.forwardcontext.structured;
 
 import io.github.forwardcontext.ThreadLocalContexts;
+import io.github.forwardcontext.internal.Forks;
 import java.time.Duration;
 import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
-import java.util.Queue;
 import java.util.concurrent.Callable;
-import java.util.concurrent.ConcurrentLinkedQueue;
-import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeoutException;
 
 /**
@@ -65,6 +63,12 @@ import java.util.concurrent.TimeoutException;
  *       throws {@link InterruptedException}, with the calling thread's interrupt status set again,
  *       so that the code above it sees the interrupt too.
  * </ul>
+ *
+ * Both modes follow one set of rules, kept with the library's internal fork engine ({@code Forks}),
+ * which also runs the {@code VIRTUAL_THREADS} mode and {@link
+ * io.github.forwardcontext.Microbatches}. In that mode the tasks start one by one, in index order,
+ * and none starts after the first failure; in the structured mode the scope forks every task first,
+ * and a task forked after the scope was cancelled does not run.
  *
  * <h2>Failures</h2>
  *
@@ -386,7 +390,7 @@ public final class FanOut {
   private <T, E extends Exception> List<T> fork(int count, IndexedTask<? extends T, E> task)
       throws E, InterruptedException, TimeoutException {
     Forking forking = mode == Mode.STRUCTURED ? STRUCTURED_FORKING : VirtualThreads.INSTANCE;
-    Queue<Throwable> failures = new ConcurrentLinkedQueue<>();
+    Forks.Failures failures = new Forks.Failures();
     Permits bound = permits;
     // One capture for the whole call: every subtask is forked by this thread, now.
     ThreadLocalContexts.Snapshot contexts =
@@ -394,25 +398,16 @@ public final class FanOut {
     Forking.Subtask<T> subtask =
         index -> {
           Callable<T> body =
-              () -> {
-                try {
-                  return bound == null ? task.call(index) : bound.callHolding(task, index);
-                } catch (Throwable failure) {
-                  failures.add(failure);
-                  throw failure;
-                }
-              };
+              () -> bound == null ? task.call(index) : bound.callHolding(task, index);
           return contexts == null ? body : contexts.wrap(body);
         };
     try {
-      return forking.forkAll(name, count, subtask, deadline);
-    } catch (Forking.SubtaskFailed failed) {
+      return forking.forkAll(name, count, subtask, deadline, failures);
+    } catch (Forks.SubtaskFailed failed) {
       // Every subtask has ended: the record of failures is complete.
-      Throwable first = failed.getCause();
-      suppressOthers(first, failures);
-      throw FanOut.<RuntimeException>sneaky(first);
-    } catch (Forking.DeadlinePassed passed) {
-      TimeoutException timeout =
+      throw failures.rethrowFirst(failed);
+    } catch (Forks.DeadlinePassed passed) {
+      throw failures.suppressInto(
           new TimeoutException(
               "fan-out '"
                   + name
@@ -420,32 +415,13 @@ public final class FanOut {
                   + count
                   + " subtasks did not finish within its deadline of "
                   + deadline
-                  + "; the unfinished subtasks were cancelled");
-      suppressOthers(timeout, failures);
-      throw timeout;
+                  + "; the unfinished subtasks were cancelled"));
     } catch (InterruptedException callerInterrupted) {
-      InterruptedException interrupted =
+      // The engine has set the calling thread's interrupt status again.
+      throw failures.suppressInto(
           new InterruptedException(
-              "fan-out '" + name + "' was interrupted while waiting; its subtasks were cancelled");
-      suppressOthers(interrupted, failures);
-      Thread.currentThread().interrupt();
-      throw interrupted;
+              "fan-out '" + name + "' was interrupted while waiting; its subtasks were cancelled"));
     }
-  }
-
-  private static void suppressOthers(Throwable thrown, Queue<Throwable> failures) {
-    for (Throwable other : failures) {
-      if (other != thrown && !(other instanceof InterruptedException)) {
-        thrown.addSuppressed(other);
-      }
-    }
-  }
-
-  // Throws any failure as itself: the rule is "never wrapped", also for what a task threw without
-  // declaring it.
-  @SuppressWarnings("unchecked")
-  private static <X extends Throwable> X sneaky(Throwable failure) throws X {
-    throw (X) failure;
   }
 
   @Override
@@ -458,92 +434,5 @@ public final class FanOut {
         + (deadline == null ? "" : ", deadline=" + deadline)
         + (threadLocalContexts == null ? "" : ", threadLocalContexts")
         + "]";
-  }
-
-  /**
-   * The permits of one bounded fan-out, shared by all its calls. A task body holds one while it
-   * runs; the holder is recorded in a scoped value (owner thread and pool), so that a nested call
-   * of any fan-out from that very thread can lend the permit while the thread waits for it. The
-   * owner check matters: in the structured mode the binding is inherited by every descendant
-   * thread, and only the thread that acquired may release. A thread holds at most one permit: the
-   * bodies of a nested bounded call run in threads of their own.
-   */
-  private static final class Permits {
-    private static final ScopedValue<Lease> HELD = ScopedValue.newInstance();
-
-    /** A permit held by {@code holder}; {@code lent} is read and written by the holder only. */
-    static final class Lease {
-      private final Permits pool;
-      private final Thread holder;
-      private boolean lent;
-
-      private Lease(Permits pool, Thread holder) {
-        this.pool = pool;
-        this.holder = holder;
-      }
-
-      /**
-       * Takes the lent permit back, after the nested call ended with {@code outcome} (null if it
-       * returned). An interrupt while waiting for it (a cancellation) ends the wait at once: the
-       * holder then throws {@link InterruptedException}, with its interrupt status set, and holds
-       * no permit, which {@link #callHolding} does not release.
-       */
-      void takeBack(Throwable outcome) throws InterruptedException {
-        if (!pool.semaphore.tryAcquire()) {
-          try {
-            pool.semaphore.acquire();
-          } catch (InterruptedException cancelled) {
-            Thread.currentThread().interrupt();
-            if (outcome instanceof InterruptedException alreadyInterrupted) {
-              throw alreadyInterrupted;
-            }
-            if (outcome != null) {
-              cancelled.addSuppressed(outcome);
-            }
-            throw cancelled;
-          }
-        }
-        lent = false;
-      }
-    }
-
-    final int max;
-    private final Semaphore semaphore;
-
-    Permits(int max) {
-      this.max = max;
-      this.semaphore = new Semaphore(max);
-    }
-
-    <T, E extends Exception> T callHolding(IndexedTask<? extends T, E> task, int index)
-        throws E, InterruptedException {
-      semaphore.acquire();
-      Lease lease = new Lease(this, Thread.currentThread());
-      try {
-        return ScopedValue.where(HELD, lease).call(() -> task.call(index));
-      } finally {
-        if (!lease.lent) {
-          semaphore.release();
-        }
-      }
-    }
-
-    /**
-     * Releases the permit the current thread holds, of whichever pool; {@return its lease, to take
-     * it back with, or {@code null} if the thread holds none}
-     */
-    static Lease lendIfHeld() {
-      if (!HELD.isBound()) {
-        return null;
-      }
-      Lease lease = HELD.get();
-      // Not held if lent and not taken back: a task that caught the cancellation and went on.
-      if (lease.holder != Thread.currentThread() || lease.lent) {
-        return null;
-      }
-      lease.lent = true;
-      lease.pool.semaphore.release();
-      return lease;
-    }
   }
 }
