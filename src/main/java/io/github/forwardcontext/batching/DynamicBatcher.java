@@ -5,7 +5,6 @@ import io.github.forwardcontext.BatchSizeTracker;
 import io.github.forwardcontext.ForwardContext;
 import io.github.forwardcontext.internal.Durations;
 import io.micrometer.core.instrument.MeterRegistry;
-import io.micrometer.core.instrument.Tags;
 import java.time.Duration;
 import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
@@ -131,8 +130,10 @@ import java.util.function.Supplier;
  *
  * <h2>Metrics</h2>
  *
- * Registered in the {@linkplain BatchSizeTracker#registry() tracker's registry}, each tagged
- * {@value #NAME_TAG} with the {@linkplain Builder#name(String) batcher's name}:
+ * Registered in the {@linkplain BatchSizeTracker#registry() tracker's registry}, each with the
+ * {@linkplain BatchSizeTracker#tags() tracker's tags} (a stage's batcher is told apart from another
+ * stage's as its passes are) and tagged {@value #NAME_TAG} with the {@linkplain
+ * Builder#name(String) batcher's name}:
  *
  * <ul>
  *   <li>{@value #QUEUE_WAIT}, a timer: per item, the time from its arrival in the queue to the
@@ -567,7 +568,7 @@ public final class DynamicBatcher<I, O> implements AutoCloseable {
         BatchQueue<I, O> queue =
             new BatchQueue<>(name, maxBatchSize, maxWait.toNanos(), maxQueued, ticker);
         BatcherMetrics metrics =
-            new BatcherMetrics(registry, name, Tags.empty(), queue, BatchQueue::size);
+            new BatcherMetrics(registry, name, tracker.tags(), queue, BatchQueue::size);
         Dispatcher<I, O> dispatcher =
             new Dispatcher<>(name, tracker, forward, context, queue, metrics, ticker);
         Submissions<I, O> submissions =
