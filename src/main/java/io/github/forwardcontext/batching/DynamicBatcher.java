@@ -3,28 +3,16 @@ package io.github.forwardcontext.batching;
 import io.github.forwardcontext.AttentionMetadata;
 import io.github.forwardcontext.BatchSizeTracker;
 import io.github.forwardcontext.ForwardContext;
+import io.github.forwardcontext.internal.Durations;
 import io.micrometer.core.instrument.MeterRegistry;
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.VarHandle;
 import java.time.Duration;
-import java.util.ArrayDeque;
-import java.util.ArrayList;
-import java.util.Arrays;
-import java.util.Collections;
-import java.util.HashSet;
-import java.util.List;
-import java.util.Map;
 import java.util.Objects;
-import java.util.Set;
-import java.util.WeakHashMap;
-import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.RejectedExecutionException;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicLong;
-import java.util.concurrent.locks.LockSupport;
-import java.util.concurrent.locks.ReentrantLock;
+import java.util.concurrent.TimeoutException;
 import java.util.function.Function;
+import java.util.function.Supplier;
 
 /**
  * Groups items submitted by concurrent callers into batches, runs each batch as one tracked forward
@@ -52,6 +40,19 @@ import java.util.function.Function;
  *       virtual thread started by {@link Builder#build()}. One pass at a time is what makes a busy
  *       batcher batch: the next batch fills while the current one runs.
  * </ul>
+ *
+ * <h2>Compatible batches</h2>
+ *
+ * With {@link Builder#compatibleBy(Function) compatibleBy(key)}, only items with equal keys (by
+ * {@link Object#equals equals}) share a batch: requests of one resolution, say. Each key queues on
+ * its own, and the rules above hold per key: a key's batch runs when it has {@code maxBatchSize}
+ * items or when its oldest item has waited {@code maxWait} (with {@code maxWait} zero, every key
+ * with a queued item is ready). When several keys are ready, the key whose oldest item arrived
+ * first runs first, so no key starves. One dispatcher serves every key, one pass at a time; {@code
+ * maxQueued} bounds the items of all keys together, and {@link #queued()} counts them all. {@link
+ * Batch#key()} is the batch's key. The key function runs on the submitting thread; if it throws,
+ * that submit fails with an {@link ExecutionException} whose cause is the exception, and the item
+ * is counted as failed.
  *
  * <h2>Results and failures</h2>
  *
@@ -88,12 +89,14 @@ import java.util.function.Function;
  * <h2>Submitting from inside a pass</h2>
  *
  * A pass that waited for an item of its own batcher would wait for itself: that item's batch can
- * only run after the current one. So {@link #submit} throws {@link IllegalStateException} when it
- * is called on the dispatcher thread, in a structured subtask forked inside the pass (whatever the
- * context mapping binds), or on any thread whose bound forward context is the running pass's or
- * carries its {@link Batch} (such as a {@code FanOut} subtask in {@code VIRTUAL_THREADS} mode). A
- * plain thread that the pass starts without handing it the pass's context is not recognised: its
- * submit queues normally, and a pass that waits for it deadlocks.
+ * only run after the current one. So the blocking {@link #submit} throws {@link
+ * IllegalStateException} when it is called on the dispatcher thread, in a structured subtask forked
+ * inside the pass (whatever the context mapping binds), or on any thread whose bound forward
+ * context is the running pass's or carries its {@link Batch} (such as a {@code FanOut} subtask in
+ * {@code VIRTUAL_THREADS} mode). A plain thread that the pass starts without handing it the pass's
+ * context is not recognised: its submit queues normally, and a pass that waits for it deadlocks.
+ * {@link #submitAsync} does not wait, so it queues from anywhere; a pass must not wait for the
+ * future it returns.
  *
  * <h2>The queue</h2>
  *
@@ -102,12 +105,21 @@ import java.util.function.Function;
  * RejectedExecutionException} at once instead of blocking: a service sheds load rather than piling
  * up requests that would time out anyway.
  *
- * <h2>Interruption</h2>
+ * <h2>Giving up: interruption, timeouts, cancellation</h2>
  *
- * A caller interrupted while its item is queued takes the item out of the queue and gets {@link
- * InterruptedException}; the item never reaches a batch. A caller interrupted while its batch runs
- * gets {@link InterruptedException} at once; the batch runs on for the other callers and the
- * interrupted caller's result is dropped. Neither waits for the running pass.
+ * A caller that gives up while its item is queued takes the item out of the queue; the item never
+ * reaches a batch. A caller that gives up while its batch runs returns at once; the batch runs on
+ * for the other callers, and the caller's result is dropped. Neither waits for the running pass.
+ *
+ * <ul>
+ *   <li>An interrupted caller gets {@link InterruptedException}; a caller already interrupted when
+ *       it calls {@code submit} too, and its item is not queued.
+ *   <li>{@link #submit(Object, Duration) submit(item, timeout)} throws {@link TimeoutException}
+ *       naming the batcher and the timeout when the item has no result within the timeout, whether
+ *       it was still queued or its batch was running.
+ *   <li>{@link #submitAsync} returns a future; cancelling it gives up. Its own timeouts ({@link
+ *       CompletableFuture#orTimeout orTimeout}) complete it without withdrawing the item.
+ * </ul>
  *
  * <h2>Closing</h2>
  *
@@ -118,8 +130,10 @@ import java.util.function.Function;
  *
  * <h2>Metrics</h2>
  *
- * Registered in the {@linkplain BatchSizeTracker#registry() tracker's registry}, each tagged
- * {@value #NAME_TAG} with the {@linkplain Builder#name(String) batcher's name}:
+ * Registered in the {@linkplain BatchSizeTracker#registry() tracker's registry}, each with the
+ * {@linkplain BatchSizeTracker#tags() tracker's tags} (a stage's batcher is told apart from another
+ * stage's as its passes are) and tagged {@value #NAME_TAG} with the {@linkplain
+ * Builder#name(String) batcher's name}:
  *
  * <ul>
  *   <li>{@value #QUEUE_WAIT}, a timer: per item, the time from its arrival in the queue to the
@@ -128,18 +142,30 @@ import java.util.function.Function;
  *       number of items: the distribution of the batch sizes that formed. It counts items per
  *       batch, which the {@value BatchSizeTracker#METER_NAME} timers do not when a {@linkplain
  *       Builder#context(Function) context mapping} reports another batch size (tokens, samples).
- *   <li>{@value #QUEUE_DEPTH}, a gauge: the items waiting for a batch.
- *   <li>{@value #ITEMS}, a counter per outcome, tagged {@value #OUTCOME_TAG}: {@code completed} (a
- *       result was delivered), {@code failed} (its batch failed), {@code rejected} (refused by a
- *       full or closed batcher, or failed by a timed-out close) and {@code cancelled} (its caller
- *       was interrupted). Each submitted item is counted once.
+ *   <li>{@value #QUEUE_DEPTH}, a gauge: the items waiting for a batch, of every key.
+ *   <li>{@value #ITEMS}, a counter per outcome, tagged {@value #OUTCOME_TAG}. Each submitted item
+ *       is counted once:
+ *       <ul>
+ *         <li>{@code completed}: its batch returned its result. An item whose caller timed out
+ *             while its batch ran is counted when the batch ends, as the batch ended ({@code
+ *             completed} or {@code failed});
+ *         <li>{@code failed}: its batch failed, or the key function threw for it;
+ *         <li>{@code rejected}: refused by a full or closed batcher, or failed by a timed-out close
+ *             or a failed dispatcher;
+ *         <li>{@code cancelled}: its caller was interrupted (before or after submitting), or
+ *             cancelled the future of {@link #submitAsync}, before the outcome was there;
+ *         <li>{@code timed_out}: withdrawn from the queue at its {@link #submit(Object, Duration)
+ *             submit} timeout; it never reached a batch.
+ *       </ul>
  * </ul>
  *
- * A batcher registers at most {@code maxBatchSize + 6} meters. Meters are shared by name and tags,
- * so the names of the live batchers of a registry must be unique: {@link Builder#build()} rejects a
- * name in use, and the default names are unique in the JVM. When the batcher has closed and its
- * last pass has ended (it has terminated), its gauge is removed from the registry and its name is
- * free again; the counters and the timer stay.
+ * The meters carry no compatibility-key tag: keys are unbounded, a tag per key would be a series
+ * per key. A batcher registers at most {@code maxBatchSize + 7} meters, one batch-size counter per
+ * size that formed. Meters are shared by name and tags, so the names of the live batchers of a
+ * registry must be unique: {@link Builder#build()} rejects a name in use, and the default names are
+ * unique in the JVM. When the batcher has closed and its last pass has ended (it has terminated),
+ * its gauge is removed from the registry, and then its name is free again; the counters and the
+ * timer stay.
  *
  * @param <I> the type of the items
  * @param <O> the type of the results
@@ -172,54 +198,29 @@ public final class DynamicBatcher<I, O> implements AutoCloseable {
   private static final int DEFAULT_MAX_BATCH_SIZE = 8;
   private static final int DEFAULT_MAX_QUEUED = 1024;
 
-  /** Numbers the default names: "batcher-1", "batcher-2", ... */
-  private static final AtomicLong UNNAMED = new AtomicLong();
-
-  /** The names of the live batchers of each registry; guarded by itself. */
-  private static final Map<MeterRegistry, Set<String>> LIVE_NAMES = new WeakHashMap<>();
-
-  /** The batcher whose pass runs; bound by the dispatcher around each pass. */
-  private static final ScopedValue<DynamicBatcher<?, ?>> RUNNING = ScopedValue.newInstance();
-
   private final String name;
-  private final BatchSizeTracker tracker;
-  private final BatchFunction<I, O> forward;
-  private final Function<? super Batch<I>, ? extends ForwardContext> context;
   private final int maxBatchSize;
-  private final long maxWaitNanos;
+  private final Duration maxWait;
   private final int maxQueued;
-  private final Ticker ticker;
-  private final BatcherMetrics metrics;
+  private final boolean compatible;
+  private final BatchQueue<I, O> queue;
+  private final Dispatcher<I, O> dispatcher;
+  private final Submissions<I, O> submissions;
 
-  private final ReentrantLock lock = new ReentrantLock();
-  private final ArrayDeque<Slot<I, O>> queue = new ArrayDeque<>(); // guarded by lock
-  private boolean closing; // guarded by lock
-  private Throwable died; // guarded by lock: what ended the dispatcher loop, if it failed
-  // The running pass's Batch and the context bound inside it; written by the dispatcher only.
-  private volatile Batch<I> runningBatch;
-  private volatile ForwardContext runningContext;
-  private volatile int depth;
-  private final CountDownLatch terminated = new CountDownLatch(1);
-  private final Thread dispatcher;
-  private long batchNumber; // dispatcher only
-
-  private DynamicBatcher(Builder<I, O> builder) {
+  // Everything is built before the batcher, which no other object refers to until build returns.
+  private DynamicBatcher(
+      Builder<I, O> builder,
+      BatchQueue<I, O> queue,
+      Dispatcher<I, O> dispatcher,
+      Submissions<I, O> submissions) {
     this.name = builder.name;
-    this.tracker = builder.tracker;
-    this.forward = builder.forward;
-    this.context = builder.context;
     this.maxBatchSize = builder.maxBatchSize;
-    this.maxWaitNanos = builder.maxWait.toNanos();
+    this.maxWait = builder.maxWait;
     this.maxQueued = builder.maxQueued;
-    this.ticker = builder.ticker;
-    this.metrics = new BatcherMetrics(tracker.registry(), name, maxBatchSize, this);
-    // A fresh virtual thread inherits no scoped values; inheritable thread-locals are off too, so
-    // nothing of the thread that built the batcher leaks into the passes.
-    this.dispatcher =
-        Thread.ofVirtual()
-            .name("batcher-" + name)
-            .inheritInheritableThreadLocals(false)
-            .unstarted(this::dispatch);
+    this.compatible = builder.key != null;
+    this.queue = queue;
+    this.dispatcher = dispatcher;
+    this.submissions = submissions;
   }
 
   /**
@@ -246,7 +247,8 @@ public final class DynamicBatcher<I, O> implements AutoCloseable {
    *     item is then taken out of the queue, or its result dropped if its batch already runs
    * @throws ExecutionException if the item's batch failed; its cause is what the forward function
    *     (or the context mapping) threw, or an {@link IllegalStateException} if the forward function
-   *     returned a result list of the wrong size
+   *     returned a result list of the wrong size; or if the {@linkplain Builder#compatibleBy key
+   *     function} threw for the item, with that exception as the cause
    * @throws RejectedExecutionException if {@code maxQueued} items are already waiting, if the
    *     batcher is closed, or if a {@linkplain #close(Duration) timed close} gave up on the item
    * @throws IllegalStateException if called from inside the forward function or a subtask of it
@@ -254,51 +256,65 @@ public final class DynamicBatcher<I, O> implements AutoCloseable {
    */
   public O submit(I item) throws InterruptedException, ExecutionException {
     Objects.requireNonNull(item, "item");
-    if (insideOwnPass()) {
-      throw new IllegalStateException(
-          "submit was called from inside the forward function of batcher '"
-              + name
-              + "' (or a subtask of it); the item's batch could only run after the current one");
-    }
-    if (Thread.interrupted()) {
-      throw new InterruptedException();
-    }
-    Slot<I, O> slot = new Slot<>(item, Thread.currentThread());
-    String refusal = null;
-    lock.lock();
     try {
-      if (died != null) {
-        refusal =
-            "Batcher '" + name + "' stopped after its dispatcher failed; it accepts no more items";
-      } else if (closing) {
-        refusal = "Batcher '" + name + "' is closed; it accepts no more items";
-      } else if (queue.size() >= maxQueued) {
-        refusal =
-            "Batcher '"
-                + name
-                + "' already has "
-                + queue.size()
-                + " items waiting, its maxQueued; the item is rejected";
-      } else {
-        // Stamped under the lock: queue order is arrival order, so the head is the oldest item.
-        slot.arrival = ticker.read();
-        queue.addLast(slot);
-        depth = queue.size();
-      }
-    } finally {
-      lock.unlock();
+      return submissions.submit(item, null);
+    } catch (TimeoutException impossible) { // no timeout, none to reach
+      throw new AssertionError(impossible);
     }
-    if (refusal != null) {
-      metrics.rejected();
-      throw new RejectedExecutionException(refusal);
-    }
-    LockSupport.unpark(dispatcher);
-    return await(slot);
   }
 
-  /** {@return the number of items waiting for a batch} The items of a running pass do not count. */
+  /**
+   * Queues an item and waits at most {@code timeout} for its result. If the item is still queued at
+   * the timeout, it is taken out of the queue, never reaches a batch, and is counted {@code
+   * timed_out}. If its batch is running at the timeout, the caller stops waiting and the batch
+   * finishes for its other items; the item is counted as the batch ends.
+   *
+   * @param item the item
+   * @param timeout how long to wait for the result; zero waits not at all (the item is withdrawn
+   *     unless its batch already runs)
+   * @return the result the forward function returned for this item
+   * @throws InterruptedException as {@link #submit(Object)}
+   * @throws ExecutionException as {@link #submit(Object)}
+   * @throws TimeoutException if the item has no result within {@code timeout}; the message names
+   *     the batcher, the timeout, and whether the item was withdrawn or its batch still runs
+   * @throws RejectedExecutionException as {@link #submit(Object)}
+   * @throws IllegalStateException as {@link #submit(Object)}
+   * @throws IllegalArgumentException if {@code timeout} is negative
+   */
+  public O submit(I item, Duration timeout)
+      throws InterruptedException, ExecutionException, TimeoutException {
+    Objects.requireNonNull(item, "item");
+    Objects.requireNonNull(timeout, "timeout");
+    return submissions.submit(item, timeout);
+  }
+
+  /**
+   * Queues an item and returns at once a future of its result. The future completes with the item's
+   * result, or exceptionally with the cause a {@link #submit(Object) submit} would see in its
+   * {@link ExecutionException} (or with its {@link RejectedExecutionException}, should a timed
+   * close or a failed dispatcher reject the queued item). Cancelling the future while the item is
+   * queued takes the item out of the queue; cancelling it while the item's batch runs drops the
+   * result. Either way the item is counted {@code cancelled}. The future's dependent actions run on
+   * a thread of the batcher's, never on its dispatcher; keep them short or make them asynchronous.
+   *
+   * <p>Unlike {@code submit}, this may be called from inside the forward function: it does not
+   * wait. The item then runs in a later batch, so the pass must not wait for the future.
+   *
+   * @param item the item
+   * @return the future of the item's result
+   * @throws RejectedExecutionException if {@code maxQueued} items are already waiting or the
+   *     batcher is closed, at once, as {@link java.util.concurrent.ExecutorService#submit} does
+   */
+  public CompletableFuture<O> submitAsync(I item) {
+    return submissions.submitAsync(Objects.requireNonNull(item, "item"));
+  }
+
+  /**
+   * {@return the number of items waiting for a batch, of every key} The items of a running pass do
+   * not count.
+   */
   public int queued() {
-    return depth;
+    return queue.size();
   }
 
   /** {@return this batcher's name, the value of its meters' {@value #NAME_TAG} tag} */
@@ -315,13 +331,13 @@ public final class DynamicBatcher<I, O> implements AutoCloseable {
   @Override
   public void close() {
     beginClose();
-    if (insideOwnPass()) {
+    if (dispatcher.isInsidePass()) {
       return;
     }
     boolean interrupted = false;
     while (true) {
       try {
-        terminated.await();
+        dispatcher.awaitTermination();
         break;
       } catch (InterruptedException e) {
         interrupted = true;
@@ -337,8 +353,10 @@ public final class DynamicBatcher<I, O> implements AutoCloseable {
    * items and the running pass have not all finished by then, the items still queued are failed:
    * their callers get a {@link RejectedExecutionException} saying the batcher closed before the
    * item was batched. The running pass, if any, is interrupted (whether it stops early is up to the
-   * forward function) and not waited for. Called from inside the forward function, it closes the
-   * batcher, does not wait, and returns {@code false}.
+   * forward function) and not waited for; if it fails with an {@link InterruptedException}, its
+   * callers get one whose message names the batcher and the timeout, with the pass's own as its
+   * cause. Called from inside the forward function, it closes the batcher, does not wait, and
+   * returns {@code false}.
    *
    * @param timeout how long to wait for the queue to drain and the running pass to end
    * @return {@code true} if every item had run when this method returned, {@code false} if the
@@ -353,63 +371,24 @@ public final class DynamicBatcher<I, O> implements AutoCloseable {
       throw new IllegalArgumentException("timeout must not be negative but was " + timeout);
     }
     beginClose();
-    if (insideOwnPass()) {
+    if (dispatcher.isInsidePass()) {
       return false;
     }
-    long nanos =
-        timeout.compareTo(Duration.ofNanos(Long.MAX_VALUE)) >= 0
-            ? Long.MAX_VALUE
-            : timeout.toNanos();
-    if (terminated.await(nanos, TimeUnit.NANOSECONDS)) {
+    if (dispatcher.awaitTermination(Durations.saturatedNanos(timeout))) {
       return true;
     }
-    List<Slot<I, O>> left;
-    lock.lock();
     try {
-      left = new ArrayList<>(queue);
-      queue.clear();
-      depth = 0;
+      dispatcher.rejectQueued(
+          "Batcher '"
+              + name
+              + "' closed with a timeout of "
+              + timeout
+              + " before this item was batched",
+          null);
     } finally {
-      lock.unlock();
+      dispatcher.interruptPass(timeout);
     }
-    String message =
-        "Batcher '"
-            + name
-            + "' closed with a timeout of "
-            + timeout
-            + " before this item was batched";
-    for (Slot<I, O> slot : left) {
-      if (slot.settle(null, new RejectedExecutionException(message), Slot.REJECTED)) {
-        try {
-          metrics.rejected();
-        } finally {
-          slot.wake();
-        }
-      }
-    }
-    dispatcher.interrupt();
     return false;
-  }
-
-  /**
-   * {@return whether the calling thread works for this batcher's running pass} That is the
-   * dispatcher itself, a structured subtask forked inside the pass (it inherits the scoped value
-   * the dispatcher binds), or any thread whose bound forward context is the pass's own or carries
-   * its {@link Batch} (a {@code FanOut} subtask in {@code VIRTUAL_THREADS} mode, or a thread handed
-   * the context). Such a thread would wait for a batch that can only run after the current one.
-   */
-  private boolean insideOwnPass() {
-    if (Thread.currentThread() == dispatcher || (RUNNING.isBound() && RUNNING.get() == this)) {
-      return true;
-    }
-    ForwardContext current = ForwardContext.orElse(null);
-    if (current == null) {
-      return false;
-    }
-    ForwardContext context = runningContext;
-    Batch<I> batch = runningBatch;
-    return (context != null && current == context)
-        || (batch != null && current.forwardBatch() == batch);
   }
 
   @Override
@@ -419,338 +398,22 @@ public final class DynamicBatcher<I, O> implements AutoCloseable {
         + ", maxBatchSize="
         + maxBatchSize
         + ", maxWait="
-        + Duration.ofNanos(maxWaitNanos)
+        + maxWait
         + ", maxQueued="
         + maxQueued
+        + (compatible ? ", compatibleBy" : "")
         + ", queued="
-        + depth
+        + queue.size()
         + "]";
   }
 
   private void beginClose() {
-    lock.lock();
-    try {
-      closing = true;
-    } finally {
-      lock.unlock();
-    }
-    LockSupport.unpark(dispatcher);
-  }
-
-  private O await(Slot<I, O> slot) throws InterruptedException, ExecutionException {
-    while (slot.state == Slot.PENDING) {
-      LockSupport.park(slot);
-      if (Thread.interrupted()) {
-        if (cancel(slot)) {
-          throw new InterruptedException();
-        }
-        // The outcome arrived first: hand it over and keep the interrupt for the caller.
-        Thread.currentThread().interrupt();
-        break;
-      }
-    }
-    return switch (slot.state) {
-      case Slot.DONE -> slot.result;
-      case Slot.REJECTED -> throw (RejectedExecutionException) slot.failure;
-      default -> throw new ExecutionException(slot.failure);
-    };
-  }
-
-  /** Withdraws an interrupted caller's item; {@code false} if its outcome is already there. */
-  private boolean cancel(Slot<I, O> slot) {
-    boolean removed;
-    lock.lock();
-    try {
-      removed = queue.remove(slot); // identity: Slot does not override equals
-      if (removed) {
-        depth = queue.size();
-      }
-    } finally {
-      lock.unlock();
-    }
-    if (removed || Slot.STATE.compareAndSet(slot, Slot.PENDING, Slot.CANCELLED)) {
-      slot.state = Slot.CANCELLED;
-      metrics.cancelled();
-      return true;
-    }
-    return false;
-  }
-
-  /*
-   * The dispatcher loop. Under the lock it decides: run a batch now (a full batch is queued, the
-   * oldest item's wait is over, maxWait is zero, or the batcher is closing), park until the oldest
-   * item's deadline, or park until an item arrives. It parks without the lock; submit() unparks it
-   * after queueing, and the park permit makes sure no wake-up is lost between the decision and the
-   * park. Every return from a park, spurious or not, goes back to the decision, so the deadline is
-   * always the oldest queued item's arrival plus maxWait: a later arrival or a withdrawn item can
-   * only change which item is the oldest. A pass runs outside the lock, so callers queue, withdraw
-   * and get rejected while it runs.
-   */
-  private void dispatch() {
-    try {
-      while (true) {
-        List<Slot<I, O>> batch = null;
-        boolean idle = false;
-        long deadline = 0;
-        lock.lock();
-        try {
-          int queued = queue.size();
-          if (queued == 0) {
-            if (closing) {
-              return;
-            }
-            idle = true;
-          } else if (queued >= maxBatchSize || closing || maxWaitNanos == 0) {
-            batch = take(queued);
-          } else {
-            deadline = queue.peekFirst().arrival + maxWaitNanos;
-            if (ticker.read() - deadline >= 0) {
-              batch = take(queued);
-            }
-          }
-        } finally {
-          lock.unlock();
-        }
-        if (batch != null) {
-          runBatch(batch);
-        } else if (idle) {
-          LockSupport.park(this);
-        } else {
-          ticker.parkUntil(this, deadline);
-        }
-        // An interrupt is meant for one pass (close(Duration) or the forward function's own);
-        // left set, it would turn every later park into a busy loop.
-        Thread.interrupted();
-      }
-    } catch (Throwable t) {
-      // Nothing should get here (runBatch catches what a batch throws, the metrics what they
-      // throw, a VirtualMachineError aside); if the loop dies anyway, no caller may wait forever.
-      failQueued(t);
-      try {
-        System.getLogger(DynamicBatcher.class.getName())
-            .log(
-                System.Logger.Level.ERROR,
-                "The dispatcher of batcher '" + name + "' stopped; the batcher is closed",
-                t);
-      } catch (Throwable ignored) {
-        // Nothing left to tell: the callers were failed already.
-      }
-      if (t instanceof VirtualMachineError fatal) {
-        throw fatal;
-      }
-    } finally {
-      try {
-        releaseName(tracker.registry(), name);
-        metrics.terminated();
-      } finally {
-        terminated.countDown();
-      }
-    }
-  }
-
-  /** Closes this batcher after its dispatcher loop failed and fails every queued item. */
-  private void failQueued(Throwable cause) {
-    List<Slot<I, O>> left;
-    lock.lock();
-    try {
-      closing = true;
-      died = cause;
-      left = new ArrayList<>(queue);
-      queue.clear();
-      depth = 0;
-    } finally {
-      lock.unlock();
-    }
-    String message =
-        "Batcher '" + name + "' stopped after its dispatcher failed, before this item was batched";
-    for (Slot<I, O> slot : left) {
-      if (slot.settle(null, new RejectedExecutionException(message, cause), Slot.REJECTED)) {
-        try {
-          metrics.rejected();
-        } catch (Throwable ignored) {
-          // The callers are what matters now.
-        } finally {
-          slot.wake();
-        }
-      }
-    }
-  }
-
-  private List<Slot<I, O>> take(int queued) {
-    int size = Math.min(queued, maxBatchSize);
-    List<Slot<I, O>> batch = new ArrayList<>(size);
-    for (int i = 0; i < size; i++) {
-      batch.add(queue.pollFirst());
-    }
-    depth = queue.size();
-    return batch;
-  }
-
-  // Throws only a VirtualMachineError of the metrics, and only after every caller of the batch was
-  // settled and woken: whatever a batch does, the dispatcher goes on with the next one.
-  private void runBatch(List<Slot<I, O>> slots) {
-    int size = slots.size();
-    Object[] results = null;
-    Throwable failure = null;
-    try {
-      long start = ticker.read();
-      Object[] itemArray = new Object[size];
-      for (int i = 0; i < size; i++) {
-        Slot<I, O> slot = slots.get(i);
-        itemArray[i] = slot.item;
-        metrics.queueWait(start - slot.arrival);
-      }
-      metrics.batch(size);
-      @SuppressWarnings("unchecked")
-      List<I> items = (List<I>) Collections.unmodifiableList(Arrays.asList(itemArray));
-      Batch<I> batch = new Batch<>(++batchNumber, items);
-      runningBatch = batch;
-      ForwardContext bound = context.apply(batch);
-      if (bound == null) {
-        throw new NullPointerException("The context mapping returned null for " + batch);
-      }
-      List<O> returned =
-          ScopedValue.where(RUNNING, this)
-              .call(
-                  () ->
-                      tracker
-                          .where(
-                              bound.currentTimestep(), bound.attnMetadata(), bound.forwardBatch())
-                          .call(
-                              () -> {
-                                runningContext = ForwardContext.current();
-                                return forward.apply(items);
-                              }));
-      if (returned == null) {
-        failure =
-            new IllegalStateException(
-                "The forward function returned null instead of " + size + " results");
-      } else {
-        results = returned.toArray();
-        if (results.length != size) {
-          failure =
-              new IllegalStateException(
-                  "The forward function returned "
-                      + results.length
-                      + " results for a batch of "
-                      + size
-                      + " items");
-        }
-      }
-    } catch (Throwable t) { // Errors too: a pass that fails must not take the dispatcher with it
-      failure = t;
-      results = null;
-    } finally {
-      runningBatch = null;
-      runningContext = null;
-    }
-    settle(slots, results, failure);
-  }
-
-  /** Hands each caller its outcome and wakes it, whatever the metrics throw. */
-  private void settle(List<Slot<I, O>> slots, Object[] results, Throwable failure) {
-    Throwable metricsFailure = null;
-    for (int i = 0; i < slots.size(); i++) {
-      Slot<I, O> slot = slots.get(i);
-      boolean settled;
-      if (failure == null) {
-        @SuppressWarnings("unchecked")
-        O result = (O) results[i];
-        settled = slot.settle(result, null, Slot.DONE);
-      } else {
-        settled = slot.settle(null, failure, Slot.FAILED);
-      }
-      if (settled) {
-        try {
-          // Before the caller wakes: a caller that returned is counted.
-          if (failure == null) {
-            metrics.completed();
-          } else {
-            metrics.failed();
-          }
-        } catch (Throwable t) { // only a VirtualMachineError gets here
-          metricsFailure = metricsFailure == null ? t : metricsFailure;
-        } finally {
-          slot.wake();
-        }
-      }
-    }
-    if (metricsFailure instanceof Error error) {
-      throw error;
-    }
-  }
-
-  private static void reserveName(MeterRegistry registry, String name) {
-    synchronized (LIVE_NAMES) {
-      if (!LIVE_NAMES.computeIfAbsent(registry, r -> new HashSet<>()).add(name)) {
-        throw new IllegalArgumentException(
-            "name must be unique among the live batchers of a registry but '"
-                + name
-                + "' is used by a batcher on "
-                + registry
-                + " that has not terminated");
-      }
-    }
-  }
-
-  private static void releaseName(MeterRegistry registry, String name) {
-    synchronized (LIVE_NAMES) {
-      Set<String> names = LIVE_NAMES.get(registry);
-      if (names != null) {
-        names.remove(name);
-        if (names.isEmpty()) {
-          LIVE_NAMES.remove(registry);
-        }
-      }
-    }
+    queue.close();
+    dispatcher.wake();
   }
 
   /** The default context's attention metadata: the number of items. */
   private record ItemCount(int batchSize) implements AttentionMetadata {}
-
-  /** One caller's item and, once its batch has run, its outcome. */
-  static final class Slot<I, O> {
-    static final int PENDING = 0;
-    static final int DONE = 1;
-    static final int FAILED = 2;
-    static final int REJECTED = 3;
-    static final int CANCELLED = 4;
-    static final VarHandle STATE;
-
-    static {
-      try {
-        STATE = MethodHandles.lookup().findVarHandle(Slot.class, "state", int.class);
-      } catch (ReflectiveOperationException e) {
-        throw new ExceptionInInitializerError(e);
-      }
-    }
-
-    final I item;
-    final Thread caller;
-    long arrival; // guarded by the batcher's lock until the slot is taken into a batch
-    O result; // published by the CAS on state
-    Throwable failure;
-    volatile int state;
-
-    Slot(I item, Thread caller) {
-      this.item = item;
-      this.caller = caller;
-    }
-
-    /**
-     * Settles the outcome unless the caller gave up first; {@code true} if this call settled it.
-     */
-    boolean settle(O result, Throwable failure, int outcome) {
-      this.result = result;
-      this.failure = failure;
-      return STATE.compareAndSet(this, PENDING, outcome);
-    }
-
-    /** Wakes the caller to collect its settled outcome. */
-    void wake() {
-      LockSupport.unpark(caller);
-    }
-  }
 
   /**
    * Configures a {@link DynamicBatcher}. Obtained from {@link DynamicBatcher#builder}; not
@@ -768,6 +431,8 @@ public final class DynamicBatcher<I, O> implements AutoCloseable {
     private String name;
     private Function<? super Batch<I>, ? extends ForwardContext> context =
         batch -> ForwardContext.where(0, new ItemCount(batch.size()), batch);
+    private Function<? super I, ?> key;
+    private Supplier<?> submitterContext;
     private Ticker ticker = Ticker.SYSTEM;
 
     private Builder(BatchSizeTracker tracker, BatchFunction<I, O> forward) {
@@ -776,7 +441,8 @@ public final class DynamicBatcher<I, O> implements AutoCloseable {
     }
 
     /**
-     * Sets the most items a batch holds; 8 by default. A full batch runs at once.
+     * Sets the most items a batch holds; 8 by default. A full batch runs at once. Nothing is
+     * allocated per possible size: a large bound costs nothing until batches that large form.
      *
      * @param maxBatchSize the largest batch, at least 1
      * @return this builder
@@ -810,8 +476,8 @@ public final class DynamicBatcher<I, O> implements AutoCloseable {
     }
 
     /**
-     * Sets how many items may wait for a batch; 1024 by default. When that many wait, {@link
-     * DynamicBatcher#submit submit} rejects further items at once.
+     * Sets how many items may wait for a batch, of all keys together; 1024 by default. When that
+     * many wait, {@link DynamicBatcher#submit submit} rejects further items at once.
      *
      * @param maxQueued the most items waiting, at least 1
      * @return this builder
@@ -859,9 +525,30 @@ public final class DynamicBatcher<I, O> implements AutoCloseable {
       return this;
     }
 
+    /**
+     * Lets only items with equal keys share a batch (see "Compatible batches"): the resolution and
+     * frame count of a generation request, say. The key function runs once per item, on the
+     * submitting thread; its keys are compared with {@link Object#equals equals} and should be
+     * immutable. A {@code null} key is a key like any other. Without it, every item may share a
+     * batch with any other, and {@link Batch#key()} is {@code null}. The meters carry no key tag.
+     *
+     * @param key maps an item to its compatibility key
+     * @return this builder
+     */
+    public Builder<I, O> compatibleBy(Function<? super I, ?> key) {
+      this.key = Objects.requireNonNull(key, "key");
+      return this;
+    }
+
     // Tests drive the dispatcher's clock and observe its timed waits.
     Builder<I, O> ticker(Ticker ticker) {
       this.ticker = Objects.requireNonNull(ticker, "ticker");
+      return this;
+    }
+
+    // The hook for span links: what to capture in each submitter, exposed per item by the batch.
+    Builder<I, O> submitterContext(Supplier<?> capture) {
+      this.submitterContext = Objects.requireNonNull(capture, "capture");
       return this;
     }
 
@@ -873,16 +560,24 @@ public final class DynamicBatcher<I, O> implements AutoCloseable {
      */
     public DynamicBatcher<I, O> build() {
       if (name == null) {
-        name = "batcher-" + UNNAMED.incrementAndGet();
+        name = BatcherNames.unnamed();
       }
       MeterRegistry registry = tracker.registry();
-      reserveName(registry, name);
+      BatcherNames.reserve(registry, name);
       try {
-        DynamicBatcher<I, O> batcher = new DynamicBatcher<>(this);
-        batcher.dispatcher.start();
+        BatchQueue<I, O> queue =
+            new BatchQueue<>(name, maxBatchSize, maxWait.toNanos(), maxQueued, ticker);
+        BatcherMetrics metrics =
+            new BatcherMetrics(registry, name, tracker.tags(), queue, BatchQueue::size);
+        Dispatcher<I, O> dispatcher =
+            new Dispatcher<>(name, tracker, forward, context, queue, metrics, ticker);
+        Submissions<I, O> submissions =
+            new Submissions<>(name, key, submitterContext, ticker, queue, metrics, dispatcher);
+        DynamicBatcher<I, O> batcher = new DynamicBatcher<>(this, queue, dispatcher, submissions);
+        dispatcher.start();
         return batcher;
       } catch (Throwable t) {
-        releaseName(registry, name);
+        BatcherNames.release(registry, name);
         throw t;
       }
     }

@@ -315,7 +315,7 @@ class DynamicBatcherTest implements NoContextLeftBound {
           .isInstanceOf(ExecutionException.class)
           .cause()
           .isInstanceOf(IllegalStateException.class)
-          .hasMessage("The forward function returned 0 results for a batch of 1 items");
+          .hasMessage("The forward function returned 0 results for a batch of 1 item");
       assertThat(batcher.submit("next")).isEqualTo("next!");
     }
   }

@@ -2,14 +2,17 @@ package io.github.forwardcontext.batching;
 
 import java.time.Duration;
 import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
 
 /**
- * A dispatcher clock that moves only when the test moves it. Each timed wait of the dispatcher is
- * recorded as a {@link Park} the test can await, and {@link #advance} wakes the parked dispatcher.
+ * A batcher clock that moves only when the test moves it. Each timed wait of the dispatcher (a
+ * thread named {@code batcher-...}) is recorded as a {@link Park} the test can await, and so is
+ * each timed wait of a caller, apart; {@link #advance} wakes every thread that parked on it.
  *
  * <p>No wake-up is lost: {@code parkUntil} publishes the parked thread before it reads the time,
  * and {@code advance} moves the time before it reads the parked thread, so either the dispatcher
@@ -23,8 +26,9 @@ final class FakeTicker implements Ticker {
   record Park(long at, long deadline) {}
 
   private final AtomicLong now = new AtomicLong(START);
-  private volatile Thread parked;
+  private final Set<Thread> parked = ConcurrentHashMap.newKeySet();
   private final LinkedBlockingQueue<Park> pending = new LinkedBlockingQueue<>();
+  private final LinkedBlockingQueue<Park> callerPending = new LinkedBlockingQueue<>();
   private final List<Park> all = new CopyOnWriteArrayList<>();
 
   @Override
@@ -34,11 +38,16 @@ final class FakeTicker implements Ticker {
 
   @Override
   public void parkUntil(Object blocker, long deadline) {
-    parked = Thread.currentThread();
+    Thread thread = Thread.currentThread();
+    parked.add(thread);
     long at = now.get();
     Park park = new Park(at, deadline);
-    all.add(park);
-    pending.add(park);
+    if (thread.getName().startsWith("batcher-")) {
+      all.add(park);
+      pending.add(park);
+    } else {
+      callerPending.add(park);
+    }
     if (at - deadline < 0) {
       LockSupport.park(blocker);
     }
@@ -46,10 +55,14 @@ final class FakeTicker implements Ticker {
 
   void advance(Duration duration) {
     now.addAndGet(duration.toNanos());
-    Thread thread = parked;
-    if (thread != null) {
+    for (Thread thread : parked) {
       LockSupport.unpark(thread);
     }
+  }
+
+  /** Waits for the next timed wait of a caller (a submit with a timeout), not the dispatcher. */
+  Park awaitCallerPark() throws InterruptedException {
+    return callerPending.take();
   }
 
   long nanosSinceStart() {
