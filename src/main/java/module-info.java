@@ -6,8 +6,9 @@
  * {@link io.github.forwardcontext.batching} (the dynamic batcher), {@link
  * io.github.forwardcontext.structured} (fork/join helpers, structured where the runtime has the
  * preview API) and {@link io.github.forwardcontext.observation} (the tracker's Micrometer
- * observations). The package {@code io.github.forwardcontext.internal} is not exported: its helpers
- * are not a supported API.
+ * observations) and {@link io.github.forwardcontext.tracing} (span links through a batch, with the
+ * optional {@code micrometer-tracing}). The package {@code io.github.forwardcontext.internal} is
+ * not exported: its helpers are not a supported API.
  *
  * <p>The module {@code context.propagation} ({@code io.micrometer:context-propagation}) is
  * optional: only {@link io.github.forwardcontext.ThreadLocalContexts} uses it. An application that
@@ -23,6 +24,7 @@ module io.github.forwardcontext {
   exports io.github.forwardcontext.batching;
   exports io.github.forwardcontext.observation;
   exports io.github.forwardcontext.structured;
+  exports io.github.forwardcontext.tracing;
 
   // Types of these modules appear in the exported API (MeterRegistry, ObservationRegistry,
   // KeyValues), so a module that reads this one reads them too.
@@ -33,8 +35,8 @@ module io.github.forwardcontext {
   // Optional dependencies: read when the application's module graph has them, never required.
   // Not transitive: javac would then require it of every module compiled against this one. So
   // javac warns that ThreadLocalContexts.using takes a type the module does not export; an
-  // application that calls it requires context.propagation itself. An optional tracing package
-  // (io.github.forwardcontext.tracing) would add its export above and
-  // `requires static micrometer.tracing;` here.
+  // application that calls it requires context.propagation itself. Likewise micrometer.tracing:
+  // only the package io.github.forwardcontext.tracing uses it.
   requires static context.propagation;
+  requires static micrometer.tracing;
 }

@@ -45,7 +45,8 @@ class ModulePathIT {
           "io.github.forwardcontext",
           "io.github.forwardcontext.batching",
           "io.github.forwardcontext.observation",
-          "io.github.forwardcontext.structured");
+          "io.github.forwardcontext.structured",
+          "io.github.forwardcontext.tracing");
 
   private static final String INTERNAL = "io.github.forwardcontext.internal";
 
@@ -220,6 +221,7 @@ class ModulePathIT {
         descriptor.requires().stream()
             .collect(Collectors.toMap(Requires::name, Requires::modifiers));
     assertThat(requires.get("context.propagation")).contains(Requires.Modifier.STATIC);
+    assertThat(requires.get("micrometer.tracing")).contains(Requires.Modifier.STATIC);
     for (String micrometer :
         List.of("micrometer.core", "micrometer.observation", "micrometer.commons")) {
       assertThat(requires.get(micrometer))

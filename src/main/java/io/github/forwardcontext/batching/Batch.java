@@ -2,6 +2,7 @@ package io.github.forwardcontext.batching;
 
 import io.github.forwardcontext.ForwardBatch;
 import java.util.List;
+import java.util.Optional;
 
 /**
  * The forward batch of a pass run by a {@link DynamicBatcher}: the items grouped into it and, with
@@ -51,12 +52,24 @@ public final class Batch<I> implements ForwardBatch {
   }
 
   /**
-   * The per-item hook for what was current in each submitter (for example its observation), in item
-   * order; each element is {@code null} unless the batcher captures it at submit. Nothing captures
-   * anything yet: this is where span links to the submitters will read from.
+   * {@return what the batcher's {@linkplain DynamicBatcher.Builder#submitterContext submitter
+   * context} captured from each item's submitter, in item order} An element is {@code null} where
+   * nothing was captured, and every element is without that setting. The list is unmodifiable.
    */
-  List<Object> submitters() {
+  public List<Object> submitterContexts() {
     return submitters;
+  }
+
+  /**
+   * {@return the batch whose pass runs on this thread} It is there in the forward function, in the
+   * tracked pass's observation handlers, and in the structured subtasks forked inside the pass; it
+   * is empty elsewhere. The forward context's {@link
+   * io.github.forwardcontext.ForwardContext#forwardBatch() forward batch} is the same batch unless
+   * the batcher's {@linkplain DynamicBatcher.Builder#context(java.util.function.Function) context
+   * mapping} put a forward batch of its own there.
+   */
+  public static Optional<Batch<?>> current() {
+    return Optional.ofNullable(Dispatcher.currentBatch());
   }
 
   @Override

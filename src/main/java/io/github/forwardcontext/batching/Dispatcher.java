@@ -41,6 +41,11 @@ final class Dispatcher<I, O> {
   /** The dispatcher whose pass runs; bound around each pass, and inherited by its subtasks. */
   private static final ScopedValue<Dispatcher<?, ?>> RUNNING = ScopedValue.newInstance();
 
+  /** {@return the batch whose pass runs on this thread (or its structured subtask), or null} */
+  static Batch<?> currentBatch() {
+    return RUNNING.isBound() ? RUNNING.get().runningBatch : null;
+  }
+
   private static final System.Logger LOG = System.getLogger(DynamicBatcher.class.getName());
 
   private final String name;

@@ -546,8 +546,21 @@ public final class DynamicBatcher<I, O> implements AutoCloseable {
       return this;
     }
 
-    // The hook for span links: what to capture in each submitter, exposed per item by the batch.
-    Builder<I, O> submitterContext(Supplier<?> capture) {
+    /**
+     * Captures something of each submitter's, on its own thread when it submits, for the batch's
+     * pass to read in {@link Batch#submitterContexts()}: typically the trace context of the
+     * submitter's span, so that the span of the batch's pass can link to the span of every request
+     * it serves ({@code
+     * io.github.forwardcontext.tracing.BatchLinkingTracingObservationHandler#submitterContext()}).
+     * The supplier may return {@code null}. One that throws fails nothing: the item is queued with
+     * {@code null}, and the failure is logged (the first at {@code WARNING}, later ones at {@code
+     * DEBUG}); a {@link VirtualMachineError} propagates to the submitter. Without this setting
+     * nothing is captured.
+     *
+     * @param capture what to capture at each submit
+     * @return this builder
+     */
+    public Builder<I, O> submitterContext(Supplier<?> capture) {
       this.submitterContext = Objects.requireNonNull(capture, "capture");
       return this;
     }

@@ -26,6 +26,7 @@ final class Submissions<I, O> {
   private final BatchQueue<I, O> queue;
   private final BatcherMetrics metrics;
   private final Dispatcher<I, O> dispatcher;
+  private final FailureLog captureFailures;
 
   Submissions(
       String name,
@@ -42,6 +43,12 @@ final class Submissions<I, O> {
     this.queue = queue;
     this.metrics = metrics;
     this.dispatcher = dispatcher;
+    this.captureFailures =
+        new FailureLog(
+            System.getLogger(DynamicBatcher.class.getName()),
+            "Batcher '"
+                + name
+                + "' could not capture a submitter context; the item goes without it");
   }
 
   /** A blocking submit; {@code timeout} {@code null} waits without one. */
@@ -109,7 +116,16 @@ final class Submissions<I, O> {
   }
 
   private Object capture() {
-    return submitterContext == null ? null : submitterContext.get();
+    if (submitterContext == null) {
+      return null;
+    }
+    try {
+      return submitterContext.get();
+    } catch (Throwable e) {
+      FailureLog.rethrowIfFatal(e);
+      captureFailures.log(e); // observability must not fail a submit: the item goes without it
+      return null;
+    }
   }
 
   private void enqueue(Slot<I, O> slot) {

@@ -16,18 +16,17 @@ import java.util.concurrent.ExecutionException;
 import java.util.function.Function;
 
 /**
- * One stage's batcher: items with equal keys (a resolution) share a pass, in arrival order, and
- * each pass is one tracked pass of the stage's tracker. It records, for the report, each pass's
- * time by the number of items in it, and each item's wait in the queue.
+ * One stage's batcher: one {@link DynamicBatcher} whose items share a pass only when their keys (a
+ * resolution) are equal ({@link DynamicBatcher.Builder#compatibleBy compatibleBy}), in arrival
+ * order, one dispatcher for every key, each pass one tracked pass of the stage's tracker. It
+ * records, for the report, each pass's time by the number of items in it, and each item's wait in
+ * the queue.
  *
  * @param <I> the items
  * @param <O> the results
  */
 final class StageBatcher<I, O> implements AutoCloseable {
-  // Until DynamicBatcher.Builder.compatibleBy: one batcher per key. With it, one batcher.
-  private final Map<Object, DynamicBatcher<I, O>> batchers = new ConcurrentHashMap<>();
-  private final Function<? super I, ?> key;
-  private final Function<Object, DynamicBatcher<I, O>> newBatcher;
+  private final DynamicBatcher<I, O> batcher;
   private final int maxBatchSize;
   private final Duration maxWait;
   // Demo-sized: one entry per batch and per item of the run.
@@ -57,21 +56,20 @@ final class StageBatcher<I, O> implements AutoCloseable {
               .add(System.nanoTime() - start);
           return out;
         };
-    this.key = key;
-    this.newBatcher =
-        k ->
-            DynamicBatcher.<I, O>builder(tracker, timed)
-                .name(name + "-" + k)
-                .maxBatchSize(maxBatchSize)
-                .maxWait(maxWait)
-                .context(context)
-                .build();
+    this.batcher =
+        DynamicBatcher.<I, O>builder(tracker, timed)
+            .name(name)
+            .maxBatchSize(maxBatchSize)
+            .maxWait(maxWait)
+            .compatibleBy(key)
+            .context(context)
+            .build();
   }
 
   /** Submits an item and waits for its result; a failed pass's cause is thrown as itself. */
   O submit(I item) throws Exception {
     try {
-      return batchers.computeIfAbsent(key.apply(item), newBatcher).submit(item);
+      return batcher.submit(item);
     } catch (ExecutionException e) {
       throw e.getCause() instanceof Exception cause ? cause : e;
     }
@@ -123,6 +121,6 @@ final class StageBatcher<I, O> implements AutoCloseable {
 
   @Override
   public void close() {
-    batchers.values().forEach(DynamicBatcher::close);
+    batcher.close();
   }
 }
