@@ -1,10 +1,16 @@
 package io.github.forwardcontext.snippets;
 
 import io.github.forwardcontext.BatchSizeTracker;
+import io.github.forwardcontext.ForwardContext;
 import io.github.forwardcontext.batching.DynamicBatcher;
+import io.github.forwardcontext.observation.ForwardPassObservationContext;
 import io.github.forwardcontext.tracing.BatchLinkingTracingObservationHandler;
 import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.observation.Observation;
+import io.micrometer.observation.ObservationHandler;
 import io.micrometer.observation.ObservationRegistry;
+import io.micrometer.tracing.Span;
+import io.micrometer.tracing.handler.TracingObservationHandler;
 import io.micrometer.tracing.otel.bridge.OtelBaggageManager;
 import io.micrometer.tracing.otel.bridge.OtelCurrentTraceContext;
 import io.micrometer.tracing.otel.bridge.OtelTracer;
@@ -54,4 +60,30 @@ final class TracingSnippets {
     // @end
     return batcher;
   }
+
+  // @start region="numeric"
+  /** Numeric span attributes for each pass; register it after the tracing handler. */
+  static final class NumericPassAttributes
+      implements ObservationHandler<ForwardPassObservationContext> {
+    @Override
+    public void onStart(ForwardPassObservationContext context) {
+      TracingObservationHandler.TracingContext tracing =
+          context.get(TracingObservationHandler.TracingContext.class);
+      Span span = tracing == null ? null : tracing.getSpan(); // started by the tracing handler
+      if (span != null) {
+        ForwardContext pass = context.forwardContext();
+        span.tag("forward.timestep", (long) pass.currentTimestep());
+        if (pass.attnMetadata() != null) {
+          span.tag("forward.batch_size", (long) pass.attnMetadata().batchSize());
+        }
+      }
+    }
+
+    @Override
+    public boolean supportsContext(Observation.Context context) {
+      return context instanceof ForwardPassObservationContext;
+    }
+  }
+
+  // @end
 }
