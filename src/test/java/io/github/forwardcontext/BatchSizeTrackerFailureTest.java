@@ -4,9 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.micrometer.core.instrument.Clock;
-import io.micrometer.core.instrument.Meter;
 import io.micrometer.core.instrument.Timer;
-import io.micrometer.core.instrument.config.MeterFilter;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.micrometer.observation.Observation;
 import io.micrometer.observation.ObservationHandler;
@@ -230,19 +228,11 @@ class BatchSizeTrackerFailureTest implements NoContextLeftBound {
 
   @Test
   void aTimerThatFailedToRegisterIsRegisteredAgainLaterAndTheWarningNamesTheTag() {
-    AtomicInteger failuresLeft = new AtomicInteger(1);
     registry
         .config()
         .meterFilter(
-            new MeterFilter() {
-              @Override
-              public Meter.Id map(Meter.Id id) {
-                if (failuresLeft.getAndDecrement() > 0) {
-                  throw new IllegalStateException("filter bug");
-                }
-                return id;
-              }
-            });
+            ThrowingMeterFilters.times(
+                "forward.pass", 1, () -> new IllegalStateException("filter bug")));
     BatchSizeTracker tracker = BatchSizeTracker.builder(registry).clock(clock).build();
 
     for (int i = 0; i < 50; i++) { // within the first retry delay: no timer yet
@@ -270,13 +260,9 @@ class BatchSizeTrackerFailureTest implements NoContextLeftBound {
     registry
         .config()
         .meterFilter(
-            new MeterFilter() {
-              @Override
-              public Meter.Id map(Meter.Id id) {
-                attempts.incrementAndGet();
-                throw new IllegalStateException("filter bug");
-              }
-            });
+            ThrowingMeterFilters.throwing(
+                id -> attempts.incrementAndGet() > 0,
+                () -> new IllegalStateException("filter bug")));
     BatchSizeTracker tracker = BatchSizeTracker.builder(registry).clock(clock).build();
 
     for (int i = 0; i < 1000; i++) { // 10 s of passes: retries after 1, 2 (at 3 s) and 4 (at 7 s)
@@ -292,12 +278,8 @@ class BatchSizeTrackerFailureTest implements NoContextLeftBound {
     registry
         .config()
         .meterFilter(
-            new MeterFilter() {
-              @Override
-              public Meter.Id map(Meter.Id id) {
-                throw new IllegalStateException("filter bug");
-              }
-            });
+            ThrowingMeterFilters.always(
+                "forward.pass", () -> new IllegalStateException("filter bug")));
     BatchSizeTracker tracker = BatchSizeTracker.builder(registry).clock(clock).build();
 
     for (int i = 0; i < 300; i++) { // 3 s of passes of two sizes: retries at 1 s and 3 s
