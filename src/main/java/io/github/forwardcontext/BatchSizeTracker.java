@@ -66,7 +66,7 @@ public final class BatchSizeTracker extends BatchSizeIndex implements AutoClosea
   final long intervalNanos;
   private final int maxBatchSizes;
   final DecoratedPass decorated; // a hook or observations: the longer path; else null
-  private final IllegalArgumentException misconfiguration; // a malformed global setting, or null
+  private final RuntimeException misconfiguration; // a malformed global setting, or null
   private final BatchSizeBins bins;
   final TimerRegistration timers;
   final BatchSizeReport report;
@@ -80,7 +80,7 @@ public final class BatchSizeTracker extends BatchSizeIndex implements AutoClosea
 
   volatile long lastReportNanos; // when the last report was started; CAS through TimedPass
 
-  private BatchSizeTracker(Builder builder, IllegalArgumentException misconfiguration) {
+  private BatchSizeTracker(Builder builder, RuntimeException misconfiguration) {
     this.registry = builder.registry;
     this.tags = builder.tags;
     this.clock = builder.clock;
@@ -105,6 +105,7 @@ public final class BatchSizeTracker extends BatchSizeIndex implements AutoClosea
                 builder.observationRegistry,
                 builder.observationConvention);
     this.lastReportNanos = clock.monotonicTime();
+    RegistryClaims.checkReservedKey(registry, tags);
     // Last: a tracker that fails its claim is never used.
     this.claim =
         misconfiguration != null
@@ -155,7 +156,7 @@ public final class BatchSizeTracker extends BatchSizeIndex implements AutoClosea
 
   // A tracker that stands for a malformed global setting: every globally tracked pass fails with
   // the setting's message, while contexts and explicitly built trackers keep working.
-  static BatchSizeTracker misconfigured(IllegalArgumentException cause) {
+  static BatchSizeTracker misconfigured(RuntimeException cause) {
     return new BatchSizeTracker(new Builder(new SimpleMeterRegistry()), cause);
   }
 
@@ -261,25 +262,24 @@ public final class BatchSizeTracker extends BatchSizeIndex implements AutoClosea
   }
 
   /**
-   * Releases this tracker's claim on its registry (see "Stages" above) and removes its {@value
-   * #METER_NAME} timers from the registry, so that a tracker with the same tags can be built on it
-   * again. Idempotent. A closed tracker still binds its passes and counts them in {@link #stats()},
-   * but records nothing into the registry any more.
+   * Removes this tracker's {@value #METER_NAME} timers from its registry, then releases its claim
+   * on the registry (see {@linkplain io.github.forwardcontext##stages stages}), so that once this
+   * method returns a tracker with the same tags can be built on it again. Idempotent. A closed
+   * tracker still binds its passes and counts them in {@link #stats()}, but records nothing into
+   * the registry any more.
    */
   @Override
   public void close() {
-    if (closed) {
-      return;
+    synchronized (insertLock()) { // no new size registers a timer meanwhile
+      if (closed) {
+        return;
+      }
+      closed = true;
+      timers.close(this);
     }
-    closed = true;
     if (claim != null) {
-      claim.release();
+      claim.release(); // last: until here, no tracker with these tags can be built
     }
-    timers.close(this);
-  }
-
-  boolean isClosed() {
-    return closed;
   }
 
   @Override

@@ -38,9 +38,22 @@ final class GlobalTracking {
           e.getMessage() + "; globally tracked passes will fail");
       return BatchSizeTracker.misconfigured(e);
     }
-    return interval == null
-        ? null
-        : BatchSizeTracker.builder(Metrics.globalRegistry).loggingInterval(interval).build();
+    if (interval == null) {
+      return null;
+    }
+    try {
+      return BatchSizeTracker.builder(Metrics.globalRegistry).loggingInterval(interval).build();
+    } catch (RuntimeException e) {
+      // Another tracker claimed the global registry first (an untagged one, or one with another
+      // histogram setting): like a malformed setting, this must not leave ForwardContext unusable.
+      FailureLog.log(
+          BatchSizeTracker.LOG,
+          System.Logger.Level.ERROR,
+          "Global batch-size tracking cannot start: "
+              + e.getMessage()
+              + "; globally tracked passes will fail");
+      return BatchSizeTracker.misconfigured(e);
+    }
   }
 
   /**

@@ -205,7 +205,8 @@ public final class Microbatches {
                 passes == null
                     ? () -> contexts[index].bindCall(() -> task.call(index))
                     : () -> passes[index].call(() -> task.call(index));
-            return snapshot == null ? body : snapshot.wrap(body);
+            // Untimed scopes of the caller's reach the microbatch threads, as a fork's would.
+            return Untimed.carry(snapshot == null ? body : snapshot.wrap(body));
           },
           null,
           failures);

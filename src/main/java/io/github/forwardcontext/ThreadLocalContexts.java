@@ -222,7 +222,8 @@ public final class ThreadLocalContexts {
     public Runnable wrap(Runnable task) {
       Objects.requireNonNull(task, "task");
       ForwardContext bound = forwardContext;
-      return capture.wrap(captured, bound == null ? task : () -> bound.bindRun(task));
+      Runnable restored = capture.wrap(captured, bound == null ? task : () -> bound.bindRun(task));
+      return Untimed.carry(restored);
     }
 
     /**
@@ -235,7 +236,9 @@ public final class ThreadLocalContexts {
     public <V> Callable<V> wrap(Callable<V> task) {
       Objects.requireNonNull(task, "task");
       ForwardContext bound = forwardContext;
-      return capture.wrap(captured, bound == null ? task : () -> bound.bindCall(task::call));
+      Callable<V> restored =
+          capture.wrap(captured, bound == null ? task : () -> bound.bindCall(task::call));
+      return Untimed.carry(restored);
     }
   }
 }

@@ -79,6 +79,15 @@ final class TimerRegistration {
   }
 
   private static Tag checked(Tag tag) {
+    if (tag.getValue().isBlank()) {
+      throw new IllegalArgumentException(
+          "the value of the tag key '"
+              + tag.getKey()
+              + "' must not be blank but was '"
+              + tag.getValue()
+              + "': Prometheus exports a blank label as no label at all, so such a tracker's series"
+              + " would be an untagged tracker's");
+    }
     if (tag.getKey().isBlank()) {
       throw new IllegalArgumentException(
           "a tag key must not be blank but was '"
@@ -142,8 +151,11 @@ final class TimerRegistration {
       return null; // not due: no lock taken
     }
     // The series' own lock: a retry never holds up the passes of other sizes, nor new sizes.
+    // close()
+    // takes it too, so a retry either ends before close removes the series' timer, or registers
+    // nothing.
     synchronized (series) {
-      if (series.timer == null && now - series.retryAtNanos >= 0) {
+      if (!closed && series.timer == null && now - series.retryAtNanos >= 0) {
         register(series);
       }
       return series.timer;
@@ -151,11 +163,13 @@ final class TimerRegistration {
   }
 
   /**
-   * Stops registering, and removes the timers of these series from the registry. Passes recorded
-   * into a removed timer from then on are lost to the registry, not to {@link
-   * BatchSizeTracker#stats()}.
+   * Stops registering, and removes the timers of the index's series from the registry. The caller
+   * holds the index's insert lock, under which every first registration is made, so no new series
+   * registers a timer that this sweep would miss. Passes recorded into a removed timer from then on
+   * are lost to the registry, not to {@link BatchSizeTracker#stats()}.
    */
   void close(BatchSizeIndex index) {
+    assert Thread.holdsLock(index.insertLock());
     closed = true;
     int count = index.seriesCount();
     Series[] ordered = index.ordered();
@@ -165,13 +179,15 @@ final class TimerRegistration {
       if (s == null) {
         continue;
       }
-      Timer timer = s.timer;
-      if (timer != null) {
-        try {
-          registry.remove(timer);
-        } catch (Throwable e) {
-          FailureLog.rethrowIfFatal(e);
-          removalFailures.log(e);
+      synchronized (s) { // a retry in progress ends first
+        Timer timer = s.timer;
+        if (timer != null) {
+          try {
+            registry.remove(timer);
+          } catch (Throwable e) {
+            FailureLog.rethrowIfFatal(e);
+            removalFailures.log(e);
+          }
         }
       }
     }

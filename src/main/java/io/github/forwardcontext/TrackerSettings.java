@@ -10,6 +10,7 @@ import io.micrometer.core.instrument.Tags;
 import io.micrometer.observation.Observation;
 import io.micrometer.observation.ObservationRegistry;
 import java.time.Duration;
+import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.Executor;
 import java.util.function.Consumer;
@@ -54,7 +55,9 @@ abstract class TrackerSettings {
    *     the reserved {@value BatchSizeTracker#BATCH_SIZE_TAG}
    */
   public BatchSizeTracker.Builder tags(String... keyValues) {
-    this.tags = this.tags.and(TimerRegistration.checkedTags(keyValues));
+    List<Tag> added = TimerRegistration.checkedTags(keyValues);
+    RegistryClaims.checkReservedKey(registry, Tags.of(added));
+    this.tags = this.tags.and(added);
     return self();
   }
 
@@ -67,7 +70,9 @@ abstract class TrackerSettings {
    *     BatchSizeTracker#BATCH_SIZE_TAG}
    */
   public BatchSizeTracker.Builder tags(Iterable<Tag> tags) {
-    this.tags = this.tags.and(TimerRegistration.checkedTags(tags));
+    List<Tag> added = TimerRegistration.checkedTags(tags);
+    RegistryClaims.checkReservedKey(registry, Tags.of(added));
+    this.tags = this.tags.and(added);
     return self();
   }
 
