@@ -54,6 +54,8 @@ import java.util.function.Supplier;
  * that submit fails with an {@link ExecutionException} whose cause is the exception, and the item
  * is counted as failed.
  *
+ * {@snippet class="io.github.forwardcontext.snippets.BatchingSnippets" region="compatible"}
+ *
  * <h2>Results and failures</h2>
  *
  * Result {@code i} of {@link BatchFunction#apply apply} goes to the caller of item {@code i}, also
@@ -120,6 +122,8 @@ import java.util.function.Supplier;
  *   <li>{@link #submitAsync} returns a future; cancelling it gives up. Its own timeouts ({@link
  *       CompletableFuture#orTimeout orTimeout}) complete it without withdrawing the item.
  * </ul>
+ *
+ * {@snippet class="io.github.forwardcontext.snippets.BatchingSnippets" region="giving-up"}
  *
  * <h2>Closing</h2>
  *
