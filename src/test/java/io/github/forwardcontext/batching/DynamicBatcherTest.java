@@ -625,30 +625,40 @@ class DynamicBatcherTest extends BatcherTestSupport {
       }
     }
 
+    /**
+     * A forward function that, for a batch holding "reentrant", submits from one FanOut subtask in
+     * {@code mode} and collects what that submit returned or threw.
+     */
+    private static BatchFunction<String, String> submittingFromASubtask(
+        FanOut.Mode mode,
+        AtomicReference<DynamicBatcher<String, String>> self,
+        List<Object> thrown) {
+      return batch -> {
+        if (batch.contains("reentrant")) {
+          thrown.addAll(
+              FanOut.named("inner")
+                  .withMode(mode)
+                  .invokeAll(
+                      1,
+                      i -> {
+                        try {
+                          return self.get().submit("inner");
+                        } catch (Throwable t) {
+                          return t;
+                        }
+                      }));
+        }
+        return batch;
+      };
+    }
+
     @ParameterizedTest
     @MethodSource("io.github.forwardcontext.batching.DynamicBatcherTest#availableModes")
     void submittingFromAFanOutSubtaskInsideTheForwardFunctionFailsInsteadOfDeadlocking(
         FanOut.Mode mode) throws Exception {
       AtomicReference<DynamicBatcher<String, String>> self = new AtomicReference<>();
       List<Object> thrown = new CopyOnWriteArrayList<>();
-      BatchFunction<String, String> forward =
-          batch -> {
-            if (batch.contains("reentrant")) {
-              thrown.addAll(
-                  FanOut.named("inner")
-                      .withMode(mode)
-                      .invokeAll(
-                          1,
-                          i -> {
-                            try {
-                              return self.get().submit("inner");
-                            } catch (Throwable t) {
-                              return t;
-                            }
-                          }));
-            }
-            return batch;
-          };
+      BatchFunction<String, String> forward = submittingFromASubtask(mode, self, thrown);
       try (DynamicBatcher<String, String> batcher = builder(forward).build()) {
         self.set(batcher);
 
@@ -669,24 +679,7 @@ class DynamicBatcherTest extends BatcherTestSupport {
         throws Exception {
       AtomicReference<DynamicBatcher<String, String>> self = new AtomicReference<>();
       List<Object> thrown = new CopyOnWriteArrayList<>();
-      BatchFunction<String, String> forward =
-          batch -> {
-            if (batch.contains("reentrant")) {
-              thrown.addAll(
-                  FanOut.named("inner")
-                      .withMode(mode)
-                      .invokeAll(
-                          1,
-                          i -> {
-                            try {
-                              return self.get().submit("inner");
-                            } catch (Throwable t) {
-                              return t;
-                            }
-                          }));
-            }
-            return batch;
-          };
+      BatchFunction<String, String> forward = submittingFromASubtask(mode, self, thrown);
       try (DynamicBatcher<String, String> batcher =
           builder(forward).context(batch -> ForwardContext.where(0, new Tokens(1))).build()) {
         self.set(batcher);
