@@ -54,6 +54,8 @@ import java.util.function.Supplier;
  * that submit fails with an {@link ExecutionException} whose cause is the exception, and the item
  * is counted as failed.
  *
+ * {@snippet class="io.github.forwardcontext.snippets.BatchingSnippets" region="compatible"}
+ *
  * <h2>Results and failures</h2>
  *
  * Result {@code i} of {@link BatchFunction#apply apply} goes to the caller of item {@code i}, also
@@ -120,6 +122,8 @@ import java.util.function.Supplier;
  *   <li>{@link #submitAsync} returns a future; cancelling it gives up. Its own timeouts ({@link
  *       CompletableFuture#orTimeout orTimeout}) complete it without withdrawing the item.
  * </ul>
+ *
+ * {@snippet class="io.github.forwardcontext.snippets.BatchingSnippets" region="giving-up"}
  *
  * <h2>Closing</h2>
  *
@@ -294,8 +298,9 @@ public final class DynamicBatcher<I, O> implements AutoCloseable {
    * {@link ExecutionException} (or with its {@link RejectedExecutionException}, should a timed
    * close or a failed dispatcher reject the queued item). Cancelling the future while the item is
    * queued takes the item out of the queue; cancelling it while the item's batch runs drops the
-   * result. Either way the item is counted {@code cancelled}. The future's dependent actions run on
-   * a thread of the batcher's, never on its dispatcher; keep them short or make them asynchronous.
+   * result. Either way the item is counted {@code cancelled}. A batch's results and failures
+   * complete the futures on a thread of the batcher's other than its dispatcher, so dependent
+   * actions never hold up the next batch; keep them short or make them asynchronous.
    *
    * <p>Unlike {@code submit}, this may be called from inside the forward function: it does not
    * wait. The item then runs in a later batch, so the pass must not wait for the future.

@@ -8,7 +8,9 @@ import io.github.forwardcontext.batching.DynamicBatcher;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeoutException;
 
 /** The code shown by the batching package's javadoc and the README's "Batching requests". */
 final class BatchingSnippets {
@@ -93,5 +95,47 @@ final class BatchingSnippets {
     int items = batch.size();
     // @end
     return items;
+  }
+
+  /** A generation request: what must be equal for two requests to share a pass. */
+  record Request(String prompt, int width, int height, int frames) {}
+
+  /** A stand-in for a model that denoises a batch of same-shaped requests in one pass. */
+  interface Generator {
+    List<byte[]> generate(List<Request> requests);
+  }
+
+  static DynamicBatcher<Request, byte[]> compatible(BatchSizeTracker tracker, Generator model) {
+    // @start region="compatible"
+    // One batcher, one dispatcher, for every shape: only requests of one shape share a pass.
+    record Shape(int width, int height, int frames) {}
+    return DynamicBatcher.builder(tracker, model::generate)
+        .name("denoise")
+        .compatibleBy(request -> new Shape(request.width(), request.height(), request.frames()))
+        .maxBatchSize(4) // per shape
+        .maxWait(Duration.ofMillis(20)) // per shape, from its oldest request
+        .maxQueued(64) // all shapes together
+        .build();
+    // @end
+  }
+
+  static byte[] givingUp(DynamicBatcher<Request, byte[]> batcher, Request request)
+      throws InterruptedException, ExecutionException {
+    // @start region="giving-up"
+    try {
+      // Withdrawn if still queued after 2 s; if its batch already runs, the batch runs on.
+      return batcher.submit(request, Duration.ofSeconds(2));
+    } catch (TimeoutException e) {
+      return null; // the message names the batcher and the timeout
+    }
+    // @end
+  }
+
+  static CompletableFuture<byte[]> async(DynamicBatcher<Request, byte[]> batcher, Request request) {
+    // @start region="async"
+    // For callers on an event loop: returns at once; cancel() withdraws a queued request.
+    CompletableFuture<byte[]> image = batcher.submitAsync(request);
+    // @end
+    return image;
   }
 }
