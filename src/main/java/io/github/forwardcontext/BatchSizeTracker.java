@@ -207,9 +207,17 @@ public final class BatchSizeTracker extends BatchSizeIndex implements AutoClosea
    * nothing: no timer count, no {@link #stats()} row, no report; its before-stop hook and its
    * observation do not run. {@link ForwardContext#current()} works in it as in any pass.
    *
-   * <p>Other trackers' passes are still timed, and so are this tracker's passes on other threads.
-   * Calls nest; timing resumes when {@code op} returns. An exception thrown by {@code op}
-   * propagates unchanged.
+   * <p>Tasks handed over from inside {@code op} ({@link ForwardContext#wrap(Runnable)} and its
+   * siblings, {@link ThreadLocalContexts}, {@link Microbatches}) are inside it too while {@code op}
+   * runs.
+   *
+   * <p>Other trackers' passes are still timed, and so are this tracker's passes on other threads: a
+   * pass that a {@code DynamicBatcher} runs on its own thread is timed, even for an item submitted
+   * from inside {@code op}, so a warm-up runs its passes directly, not through a batcher. Calls
+   * nest; timing resumes when {@code op} returns. An exception thrown by {@code op} propagates
+   * unchanged. {@code op} runs inside a scoped-value binding of its own: a {@code
+   * StructuredTaskScope} opened outside {@code op} cannot fork from inside it (the JDK's {@code
+   * StructureViolationException}).
    *
    * {@snippet class="io.github.forwardcontext.snippets.StagesSnippets" region="warmup"}
    *

@@ -19,8 +19,10 @@ import java.util.function.Consumer;
  * VirtualMachineError} propagates, after the pass is recorded), and so is a handler that throws
  * while the observation starts, opens or closes its scope, or stops. An observation whose start
  * failed halfway (one handler started, the next one threw) is still stopped when the pass ends, so
- * that the handlers that did start (a long-task timer, a span) end too. A scope whose opening or
- * closing failed leaves the thread's current observation as it was before the pass.
+ * that the handlers that did start (a long-task timer, a span) end too, as far as Micrometer's stop
+ * reaches: it stops the handlers in reverse order and gives up at the first that throws. A scope
+ * whose opening or closing failed leaves the thread's current observation as it was before the
+ * pass.
  */
 final class DecoratedPass {
   private final BatchSizeTracker tracker;

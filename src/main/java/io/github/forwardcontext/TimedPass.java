@@ -12,8 +12,9 @@ import java.util.concurrent.TimeUnit;
  * enough to be inlined where the pass is created (the pass object then never reaches the heap), and
  * so that a pass reads its tracker through its series, which it holds already.
  *
- * <p>A pass outside every {@link BatchSizeTracker#untimed(Runnable) untimed} scope pays one field
- * read for that check; a tracker with a hook or observations takes {@link DecoratedPass} instead.
+ * <p>The {@link BatchSizeTracker#untimed(Runnable) untimed} check is one field read while no
+ * untimed scope of the pass's tracker is open on any thread, and a scoped-value lookup while one
+ * is. A tracker with a hook or observations takes {@link DecoratedPass} instead.
  */
 final class TimedPass {
   private static final VarHandle LAST_REPORT;

@@ -51,8 +51,9 @@ abstract class TrackerSettings {
    *
    * @param keyValues keys and values, alternating: {@code key1, value1, key2, value2, ...}
    * @return this builder
-   * @throws IllegalArgumentException if the number of strings is odd, a key is blank, or a key is
-   *     the reserved {@value BatchSizeTracker#BATCH_SIZE_TAG}
+   * @throws IllegalArgumentException if the number of strings is odd, a key or a value is blank, or
+   *     a key is the reserved {@value BatchSizeTracker#BATCH_SIZE_TAG} or is exported under its
+   *     name by the registry's naming convention ({@code batch_size} in Prometheus)
    */
   public BatchSizeTracker.Builder tags(String... keyValues) {
     List<Tag> added = TimerRegistration.checkedTags(keyValues);
@@ -66,8 +67,9 @@ abstract class TrackerSettings {
    *
    * @param tags the tags
    * @return this builder
-   * @throws IllegalArgumentException if a key is blank or the reserved {@value
-   *     BatchSizeTracker#BATCH_SIZE_TAG}
+   * @throws IllegalArgumentException if a key or a value is blank, or a key is the reserved {@value
+   *     BatchSizeTracker#BATCH_SIZE_TAG} or is exported under its name by the registry's naming
+   *     convention
    */
   public BatchSizeTracker.Builder tags(Iterable<Tag> tags) {
     List<Tag> added = TimerRegistration.checkedTags(tags);

@@ -43,14 +43,24 @@
  *
  * {@snippet class="io.github.forwardcontext.snippets.StagesSnippets" region="stages"}
  *
- * A tracker claims its registry and tags when it is built, and keeps the claim until it is
- * {@linkplain BatchSizeTracker#close() closed} or garbage collected. {@link
- * BatchSizeTracker.Builder#build()} fails with an {@link IllegalStateException} when another live
- * tracker has the same tags on the same registry (their timers would merge), and when another live
- * tracker on that registry differs in its histogram setting (Prometheus cannot export one name as a
- * histogram and as a summary at once, and its scrape would fail). The global tracker takes part in
- * both checks. An application that rebuilds its trackers (a reload, a test) closes the old one
- * first.
+ * A tracker claims its registry and tags when it is built. {@link BatchSizeTracker.Builder#build()}
+ * fails with an {@link IllegalStateException} when another live tracker has the same tags on the
+ * same registry (their timers would merge), and when another live tracker on that registry differs
+ * in its histogram setting (Prometheus cannot export one name as a histogram and as a summary at
+ * once, and its scrape would fail). Two registries meet when one is, or holds, the other: a tracker
+ * on a {@code CompositeMeterRegistry} (Micrometer's global registry, say) meets the trackers on
+ * each registry it holds when the claim is made. Tags are compared as each registry exports them
+ * ({@code stage.name} and {@code stage_name} are one key after the snake-case naming convention).
+ *
+ * <p>The claim lasts until the tracker is {@linkplain BatchSizeTracker#close() closed}, which
+ * removes its timers first and releases the claim last, so that once {@code close()} returns a
+ * tracker with the same tags can be built; an application that rebuilds its trackers (a reload, a
+ * test) closes the old one first. A tracker that is garbage collected without being closed gives up
+ * its claim but leaves its timers in the registry, where a later tracker with the same tags goes on
+ * counting them: close the trackers you drop. The global tracker takes part in these checks; if
+ * another tracker claimed the global registry first, global tracking cannot start, which is logged
+ * at {@code ERROR}, and every globally tracked pass fails naming the conflict, as with a malformed
+ * setting.
  *
  * <h2 id="report">The report</h2>
  *
@@ -107,7 +117,10 @@
  *       size: after 1 s, then after twice as long each time, up to once a minute. Once it succeeds,
  *       the timer counts from there on.
  *   <li>The report, the observations and the logging backend itself: a logger whose backend throws
- *       is ignored. An observation whose start fails halfway is still stopped with the pass.
+ *       is ignored. An observation whose start fails halfway (one handler started, the next threw)
+ *       is still stopped with the pass; Micrometer stops the handlers in reverse order and gives up
+ *       at the first that throws, so a handler's stop is reached only if every handler registered
+ *       after it stops without throwing.
  * </ul>
  *
  * The first failure of each kind is logged at {@code WARNING}, later ones at {@code DEBUG}; for

@@ -16,6 +16,10 @@ final class BatchSizeTrackerGlobalProbe {
       misconfigured();
       return;
     }
+    if (args.length > 0 && args[0].equals("claimedFirst")) {
+      claimedFirst();
+      return;
+    }
     Metrics.addRegistry(new SimpleMeterRegistry());
     ForwardContext context = ForwardContext.where(1, new TestMetadata(6));
     for (int i = 0; i < 3; i++) {
@@ -58,6 +62,23 @@ final class BatchSizeTrackerGlobalProbe {
       BatchSizeTracker.global();
     } catch (IllegalStateException e) {
       System.out.println("global failed: " + e.getMessage());
+    }
+  }
+
+  /**
+   * An untagged tracker on the global registry built before ForwardContext is initialised: the
+   * global tracker's claim fails, and ForwardContext must still work.
+   */
+  private static void claimedFirst() {
+    BatchSizeTracker mine = BatchSizeTracker.builder(Metrics.globalRegistry).build();
+    int seen =
+        mine.where(3, new TestMetadata(4)).call(() -> ForwardContext.current().currentTimestep());
+    System.out.println("mine=" + seen + " bound=" + ForwardContext.isBound());
+    try {
+      ForwardContext.where(1, new TestMetadata(6)).run(() -> {});
+      System.out.println("run=ok");
+    } catch (IllegalStateException e) {
+      System.out.println("run failed: " + e.getMessage());
     }
   }
 }

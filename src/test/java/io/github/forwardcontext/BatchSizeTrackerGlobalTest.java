@@ -97,6 +97,18 @@ class BatchSizeTrackerGlobalTest implements NoContextLeftBound {
         .containsPattern("(SEVERE|ERROR): system property forwardcontext.log-batchsize-interval");
   }
 
+  @Test
+  void aTrackerThatClaimedTheGlobalRegistryFirstLeavesForwardContextWorking() throws Exception {
+    Result result = runProbe("-Dforwardcontext.log-batchsize-interval=10", "claimedFirst");
+
+    assertThat(result.exitCode()).as(result.output()).isZero();
+    assertThat(result.output())
+        .contains("mine=3 bound=false")
+        .contains(
+            "run failed: Global batch-size tracking is misconfigured: Another BatchSizeTracker")
+        .containsPattern("(SEVERE|ERROR): Global batch-size tracking cannot start");
+  }
+
   private record Result(int exitCode, String output) {}
 
   /**

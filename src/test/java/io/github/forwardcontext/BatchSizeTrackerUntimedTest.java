@@ -216,4 +216,40 @@ class BatchSizeTrackerUntimedTest implements NoContextLeftBound {
             () -> tracker.untimed((ScopedValue.CallableOp<Object, RuntimeException>) null))
         .isInstanceOf(NullPointerException.class);
   }
+
+  @Test
+  void microbatchesSplitInsideAreInsideToo() throws Exception {
+    Microbatches micro =
+        Microbatches.of(List.of(new TestMetadata(3), new TestMetadata(5))).timedBy(tracker);
+    List<Integer> seen =
+        tracker.untimed(
+            () ->
+                tracker
+                    .where(0, new TestMetadata(8))
+                    .call(
+                        () ->
+                            micro.call(i -> ForwardContext.current().attnMetadata().batchSize())));
+
+    assertThat(seen).containsExactly(3, 5);
+    assertThat(tracker.stats()).isEmpty();
+    assertThat(count("denoise")).isZero();
+  }
+
+  @Test
+  void threadLocalContextsHandOffsInsideAreInsideToo() throws Exception {
+    ThreadLocalContexts contexts = ThreadLocalContextsTest.mdcOnly();
+    try (ExecutorService pool = Executors.newSingleThreadExecutor()) {
+      tracker.untimed(
+          () -> {
+            try {
+              pool.submit(contexts.wrap((Runnable) () -> pass(tracker, 0))).get();
+              pool.submit(contexts.capture().wrap((Runnable) () -> pass(tracker, 0))).get();
+            } catch (Exception e) {
+              throw new AssertionError(e);
+            }
+          });
+    }
+    assertThat(count("denoise")).isZero();
+    assertThat(tracker.stats()).isEmpty();
+  }
 }

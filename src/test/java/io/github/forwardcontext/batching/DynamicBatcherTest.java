@@ -859,55 +859,6 @@ class DynamicBatcherTest extends BatcherTestSupport {
     }
   }
 
-  // The hook for span links: what each submitter had current, per item.
-  @Nested
-  class SubmitterContexts {
-    @Test
-    void aBatchListsWhatWasCapturedInEachItemsSubmitterInItemOrder() throws Exception {
-      List<List<Object>> seen = new CopyOnWriteArrayList<>();
-      Recorder gate = new Recorder(true);
-      BatchFunction<String, String> forward =
-          batch -> {
-            seen.add(ForwardContext.current().forwardBatch(Batch.class).submitters());
-            return gate.apply(batch);
-          };
-      ScopedValue<String> request = ScopedValue.newInstance();
-      try (DynamicBatcher<String, String> batcher =
-          builder(forward)
-              .maxBatchSize(2)
-              .maxWait(HOUR)
-              .submitterContext(() -> request.orElse("none"))
-              .build()) {
-        Call<String> a =
-            onThread(() -> ScopedValue.where(request, "req-a").call(() -> batcher.submit("a")));
-        awaitQueued(batcher, 1);
-        Call<String> b =
-            onThread(() -> ScopedValue.where(request, "req-b").call(() -> batcher.submit("b")));
-        gate.open();
-        a.result();
-        b.result();
-      }
-
-      assertThat(seen).containsExactly(List.of("req-a", "req-b"));
-    }
-
-    @Test
-    void withoutACaptureEveryItemsSubmitterContextIsNull() throws Exception {
-      List<List<Object>> seen = new CopyOnWriteArrayList<>();
-      try (DynamicBatcher<String, String> batcher =
-          builder(
-                  batch -> {
-                    seen.add(ForwardContext.current().forwardBatch(Batch.class).submitters());
-                    return batch;
-                  })
-              .build()) {
-        batcher.submit("a");
-      }
-
-      assertThat(seen).singleElement().satisfies(s -> assertThat(s).containsExactly((Object) null));
-    }
-  }
-
   // Bad input.
   @Nested
   class BadInput {
