@@ -552,15 +552,12 @@ public final class DynamicBatcher<I, O> implements AutoCloseable {
     }
 
     /**
-     * Captures something of each submitter's, on its own thread when it submits, for the batch's
-     * pass to read in {@link Batch#submitterContexts()}: typically the trace context of the
-     * submitter's span, so that the span of the batch's pass can link to the span of every request
-     * it serves ({@code
+     * Captures something of each submitter's on its thread at submit, for the pass to read in
+     * {@link Batch#submitterContexts()}: typically its span's trace context, for span links ({@code
      * io.github.forwardcontext.tracing.BatchLinkingTracingObservationHandler#submitterContext()}).
-     * The supplier may return {@code null}. One that throws fails nothing: the item is queued with
-     * {@code null}, and the failure is logged (the first at {@code WARNING}, later ones at {@code
-     * DEBUG}); a {@link VirtualMachineError} propagates to the submitter. Without this setting
-     * nothing is captured.
+     * The supplier may return {@code null}; one that throws fails nothing (the item gets {@code
+     * null}, the failure is logged once at {@code WARNING}, then at {@code DEBUG}), except a {@link
+     * VirtualMachineError}, which the submitter gets. Without this setting nothing is captured.
      *
      * @param capture what to capture at each submit
      * @return this builder
