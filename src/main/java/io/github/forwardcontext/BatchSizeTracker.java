@@ -75,7 +75,9 @@ public final class BatchSizeTracker extends BatchSizeIndex implements AutoClosea
   private final FailureLog clockFailures =
       new FailureLog(LOG, "Forward-pass clock failed; the forward pass goes on");
   private final RegistryClaims.Claim claim;
-  volatile int untimedScopes; // open untimed(..) scopes of this tracker, on any thread
+  // 1 with a hook or observations, plus 2 per open untimed(..) scope of this tracker on any thread:
+  // a pass takes the plain path only while it is 0 (TimedPass).
+  volatile int detours;
   private volatile boolean closed;
 
   volatile long lastReportNanos; // when the last report was started; CAS through TimedPass
@@ -104,6 +106,7 @@ public final class BatchSizeTracker extends BatchSizeIndex implements AutoClosea
                 builder.beforeClockStops,
                 builder.observationRegistry,
                 builder.observationConvention);
+    this.detours = decorated == null ? 0 : 1;
     this.lastReportNanos = clock.monotonicTime();
     RegistryClaims.checkReservedKey(registry, tags);
     // Last: a tracker that fails its claim is never used.
@@ -355,11 +358,11 @@ public final class BatchSizeTracker extends BatchSizeIndex implements AutoClosea
 
   // Rare, and never on a pass's path: a lock keeps the count simple.
   synchronized void untimedScopeOpened() {
-    untimedScopes++;
+    detours += 2;
   }
 
   synchronized void untimedScopeClosed() {
-    untimedScopes--;
+    detours -= 2;
   }
 
   /**

@@ -37,20 +37,27 @@ final class TimedPass {
       return;
     }
     BatchSizeTracker tracker = series.tracker;
-    if (tracker.untimedScopes != 0 && Untimed.covers(tracker)) {
-      context.bindRun(op);
+    if (tracker.detours != 0) { // a hook, observations, or an open untimed scope
+      detour(tracker, context, series, op);
       return;
     }
-    if (tracker.decorated != null) {
-      tracker.decorated.call(
-          context,
-          series,
-          () -> {
-            op.run();
-            return null;
-          });
-      return;
+    timedRun(tracker, context, series, op);
+  }
+
+  static <R, E extends Throwable> R call(
+      ForwardContext context, Series series, ScopedValue.CallableOp<? extends R, E> op) throws E {
+    if (series == null) {
+      return context.bindCall(op);
     }
+    BatchSizeTracker tracker = series.tracker;
+    if (tracker.detours != 0) { // a hook, observations, or an open untimed scope
+      return detour(tracker, context, series, op);
+    }
+    return timedCall(tracker, context, series, op);
+  }
+
+  private static void timedRun(
+      BatchSizeTracker tracker, ForwardContext context, Series series, Runnable op) {
     long start;
     try {
       start = tracker.clock.monotonicTime();
@@ -66,18 +73,12 @@ final class TimedPass {
     }
   }
 
-  static <R, E extends Throwable> R call(
-      ForwardContext context, Series series, ScopedValue.CallableOp<? extends R, E> op) throws E {
-    if (series == null) {
-      return context.bindCall(op);
-    }
-    BatchSizeTracker tracker = series.tracker;
-    if (tracker.untimedScopes != 0 && Untimed.covers(tracker)) {
-      return context.bindCall(op);
-    }
-    if (tracker.decorated != null) {
-      return tracker.decorated.call(context, series, op);
-    }
+  private static <R, E extends Throwable> R timedCall(
+      BatchSizeTracker tracker,
+      ForwardContext context,
+      Series series,
+      ScopedValue.CallableOp<? extends R, E> op)
+      throws E {
     long start;
     try {
       start = tracker.clock.monotonicTime();
@@ -90,6 +91,39 @@ final class TimedPass {
     } finally {
       stop(series, start);
     }
+  }
+
+  // Off the plain path, so that its two methods stay as small as they were before untimed scopes.
+  private static void detour(
+      BatchSizeTracker tracker, ForwardContext context, Series series, Runnable op) {
+    if (Untimed.covers(tracker)) {
+      context.bindRun(op);
+    } else if (tracker.decorated != null) {
+      tracker.decorated.call(
+          context,
+          series,
+          () -> {
+            op.run();
+            return null;
+          });
+    } else {
+      timedRun(tracker, context, series, op); // a scope is open, but not around this pass
+    }
+  }
+
+  private static <R, E extends Throwable> R detour(
+      BatchSizeTracker tracker,
+      ForwardContext context,
+      Series series,
+      ScopedValue.CallableOp<? extends R, E> op)
+      throws E {
+    if (Untimed.covers(tracker)) {
+      return context.bindCall(op);
+    }
+    if (tracker.decorated != null) {
+      return tracker.decorated.call(context, series, op);
+    }
+    return timedCall(tracker, context, series, op); // a scope is open, but not around this pass
   }
 
   /** Records a pass that started at {@code start}, into its series and its timer. */

@@ -9,17 +9,31 @@ import java.util.logging.Logger;
 import java.util.logging.SimpleFormatter;
 
 /**
- * Captures what the tracker logs through System.Logger, which the JDK routes to java.util.logging
- * when no other logging provider is installed.
+ * Captures what a component logs through System.Logger, which the JDK routes to java.util.logging
+ * when no other logging provider is installed, and keeps the expected failures out of the build
+ * output: the tests' one log capture.
  */
-final class LogCapture extends Handler implements AutoCloseable {
-  private final Logger logger = Logger.getLogger(BatchSizeTracker.class.getName());
-  private final Level previousLevel = logger.getLevel();
-  private final boolean previousUseParentHandlers = logger.getUseParentHandlers();
+public final class LogCapture extends Handler implements AutoCloseable {
+  private final Logger logger;
+  private final Level previousLevel;
+  private final boolean previousUseParentHandlers;
   private final List<LogRecord> records = new CopyOnWriteArrayList<>();
   private final SimpleFormatter formatter = new SimpleFormatter();
 
+  /** Captures what the tracker logs. */
   LogCapture() {
+    this(BatchSizeTracker.class.getName());
+  }
+
+  /**
+   * Captures what the logger of this name logs.
+   *
+   * @param loggerName the logger's name, such as {@code DynamicBatcher.class.getName()}
+   */
+  public LogCapture(String loggerName) {
+    logger = Logger.getLogger(loggerName);
+    previousLevel = logger.getLevel();
+    previousUseParentHandlers = logger.getUseParentHandlers();
     setLevel(Level.ALL);
     logger.setLevel(Level.ALL);
     logger.setUseParentHandlers(false); // keep expected warnings out of the build output
@@ -41,8 +55,18 @@ final class LogCapture extends Handler implements AutoCloseable {
         .toList();
   }
 
-  List<LogRecord> records() {
+  /** {@return every record captured so far} */
+  public List<LogRecord> records() {
     return records;
+  }
+
+  /**
+   * {@return the records logged at exactly this level}
+   *
+   * @param level the level
+   */
+  public List<LogRecord> at(Level level) {
+    return records.stream().filter(r -> r.getLevel().equals(level)).toList();
   }
 
   @Override

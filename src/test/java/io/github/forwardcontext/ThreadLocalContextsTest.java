@@ -23,6 +23,7 @@ import org.junit.jupiter.api.Test;
 import org.slf4j.MDC;
 
 /** Thread-local contexts (here the real SLF4J/Logback MDC) carried into pool tasks. */
+@SuppressWarnings("try") // resources held open only for their lifetime
 class ThreadLocalContextsTest implements NoContextLeftBound {
 
   static ThreadLocalContexts mdcOnly() {

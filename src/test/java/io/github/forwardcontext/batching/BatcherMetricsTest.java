@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.github.forwardcontext.BatchSizeTracker;
+import io.github.forwardcontext.LogCapture;
 import io.github.forwardcontext.ThrowingMeterFilters;
 import io.micrometer.core.instrument.Meter;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -102,7 +103,7 @@ class BatcherMetricsTest {
         .meterFilter(
             ThrowingMeterFilters.always(
                 DynamicBatcher.QUEUE_WAIT, () -> new IllegalStateException("filter bug")));
-    try (BatcherLog log = new BatcherLog()) {
+    try (LogCapture log = new LogCapture(DynamicBatcher.class.getName())) {
       BatcherMetrics metrics = metrics(Tags.empty());
       metrics.queueWait(1);
       metrics.completed();
@@ -131,7 +132,7 @@ class BatcherMetricsTest {
         .meterFilter(
             ThrowingMeterFilters.always(
                 DynamicBatcher.BATCHES, () -> new OutOfMemoryError("no memory")));
-    try (BatcherLog log = new BatcherLog()) {
+    try (LogCapture log = new LogCapture(DynamicBatcher.class.getName())) {
       assertThatThrownBy(() -> metrics.batch(3))
           .isInstanceOf(OutOfMemoryError.class)
           .hasMessage("no memory");

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.github.forwardcontext.BatchSizeTracker;
+import io.github.forwardcontext.LogCapture;
 import io.github.forwardcontext.ThrowingMeterFilters;
 import io.micrometer.core.instrument.Clock;
 import io.micrometer.core.instrument.Meter;
@@ -28,6 +29,7 @@ import org.junit.jupiter.params.provider.ValueSource;
  * Defects an adversarial review found in the batcher, one test each; every one of them failed
  * before its fix.
  */
+@SuppressWarnings("try") // resources held open only for their lifetime
 class BatcherRegressionTest extends BatcherTestSupport {
 
   @Nested
@@ -83,7 +85,7 @@ class BatcherRegressionTest extends BatcherTestSupport {
           .meterFilter(
               ThrowingMeterFilters.once(
                   DynamicBatcher.BATCHES, () -> new OutOfMemoryError("counter failed")));
-      try (BatcherLog log = new BatcherLog()) {
+      try (LogCapture log = new LogCapture(DynamicBatcher.class.getName())) {
         DynamicBatcher<String, String> batcher = builder(b -> b).build();
 
         assertThat(submitAsync(batcher, "a").result()).isEqualTo("a");
@@ -117,7 +119,7 @@ class BatcherRegressionTest extends BatcherTestSupport {
             }
           };
       BatchSizeTracker failingTracker = BatchSizeTracker.builder(failing).build();
-      try (BatcherLog log = new BatcherLog()) {
+      try (LogCapture log = new LogCapture(DynamicBatcher.class.getName())) {
         DynamicBatcher<String, String> batcher =
             DynamicBatcher.<String, String>builder(failingTracker, b -> b)
                 .ticker(ticker)

@@ -21,6 +21,7 @@ import org.junit.jupiter.api.Test;
  * first, and one dispatcher and one queue bound serve every key. The keys here are the items' first
  * letters.
  */
+@SuppressWarnings("try") // resources held open only for their lifetime
 class CompatibleBatchesTest extends BatcherTestSupport {
 
   private static final Function<String, Object> FIRST_LETTER = item -> item.substring(0, 1);

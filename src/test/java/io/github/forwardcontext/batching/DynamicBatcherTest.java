@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import io.github.forwardcontext.AttentionMetadata;
 import io.github.forwardcontext.BatchSizeTracker;
 import io.github.forwardcontext.ForwardContext;
+import io.github.forwardcontext.LogCapture;
 import io.github.forwardcontext.ThrowingMeterFilters;
 import io.github.forwardcontext.structured.FanOut;
 import io.micrometer.core.instrument.Timer;
@@ -33,6 +34,7 @@ import org.junit.jupiter.params.provider.ValueSource;
  * {@code compatibleBy} is tested in {@link CompatibleBatchesTest}, timeouts and asynchronous
  * submits in {@link GivingUpTest}.
  */
+@SuppressWarnings("try") // resources held open only for their lifetime
 class DynamicBatcherTest extends BatcherTestSupport {
 
   /** The FanOut modes this runtime runs: structured needs --enable-preview. */
@@ -732,7 +734,7 @@ class DynamicBatcherTest extends BatcherTestSupport {
               ticker.parkUntil(blocker, deadline);
             }
           };
-      try (BatcherLog log = new BatcherLog()) {
+      try (LogCapture log = new LogCapture(DynamicBatcher.class.getName())) {
         DynamicBatcher<String, String> batcher =
             builder(batch -> batch).ticker(failing).maxWait(HOUR).build();
 
@@ -745,7 +747,7 @@ class DynamicBatcherTest extends BatcherTestSupport {
             .hasMessageContaining("Batcher 'test' stopped");
         batcher.close(); // returns once the dispatcher has ended: its failure is logged by then
 
-        assertThat(log.records)
+        assertThat(log.records())
             .anySatisfy(
                 r -> {
                   assertThat(r.getLevel()).isEqualTo(java.util.logging.Level.SEVERE);

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.github.forwardcontext.ForwardBatch;
 import io.github.forwardcontext.ForwardContext;
+import io.github.forwardcontext.LogCapture;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.logging.Level;
@@ -56,7 +57,7 @@ class SubmitterContextTest extends BatcherTestSupport {
 
   @Test
   void aCaptureThatThrowsFailsNothingAndIsLoggedOnceAtWarning() throws Exception {
-    try (BatcherLog log = new BatcherLog();
+    try (LogCapture log = new LogCapture(DynamicBatcher.class.getName());
         DynamicBatcher<String, String> batcher =
             builder(items -> items)
                 .submitterContext(

@@ -1,5 +1,6 @@
 package io.github.forwardcontext.example.model;
 
+import ai.onnxruntime.OrtException;
 import io.github.forwardcontext.BatchSizeTracker;
 import io.github.forwardcontext.ForwardContext;
 import io.github.forwardcontext.example.metrics.Tracing;
@@ -165,5 +166,5 @@ public abstract sealed class Dit implements AutoCloseable permits OnnxDit, JavaD
   }
 
   @Override
-  public void close() throws Exception {}
+  public void close() throws OrtException {}
 }

@@ -1,5 +1,6 @@
 package io.github.forwardcontext.example.pipeline;
 
+import ai.onnxruntime.OrtException;
 import io.github.forwardcontext.BatchSizeTracker;
 import io.github.forwardcontext.ForwardContext;
 import io.github.forwardcontext.batching.Batch;
@@ -473,7 +474,7 @@ public final class Pipeline implements AutoCloseable {
    * holds one pipeline.
    */
   @Override
-  public void close() throws Exception {
+  public void close() throws OrtException {
     for (StageBatcher<?, ?> batcher : new StageBatcher<?, ?>[] {encode, denoise, decode}) {
       if (batcher != null) {
         batcher.close();
