@@ -50,10 +50,7 @@ final class BatchSizeReport {
     if (tags.stream().findAny().isEmpty()) {
       return PREFIX;
     }
-    StringBuilder s = new StringBuilder(PREFIX.substring(0, PREFIX.length() - 2)).append(" for ");
-    tags.forEach(t -> s.append(t.getKey()).append('=').append(t.getValue()).append(", "));
-    s.setLength(s.length() - 2);
-    return s.append(": ").toString();
+    return PREFIX.substring(0, PREFIX.length() - 2) + " for " + TimerRegistration.text(tags) + ": ";
   }
 
   /**

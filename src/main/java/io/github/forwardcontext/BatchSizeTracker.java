@@ -78,7 +78,6 @@ public final class BatchSizeTracker extends BatchSizeIndex implements AutoClosea
   // 1 with a hook or observations, plus 2 per open untimed(..) scope of this tracker on any thread:
   // a pass takes the plain path only while it is 0 (TimedPass).
   volatile int detours;
-  private volatile boolean closed;
 
   volatile long lastReportNanos; // when the last report was started; CAS through TimedPass
 
@@ -108,7 +107,6 @@ public final class BatchSizeTracker extends BatchSizeIndex implements AutoClosea
                 builder.observationConvention);
     this.detours = decorated == null ? 0 : 1;
     this.lastReportNanos = clock.monotonicTime();
-    RegistryClaims.checkReservedKey(registry, tags);
     // Last: a tracker that fails its claim is never used.
     this.claim =
         misconfiguration != null
@@ -282,10 +280,9 @@ public final class BatchSizeTracker extends BatchSizeIndex implements AutoClosea
   @Override
   public void close() {
     synchronized (insertLock()) { // no new size registers a timer meanwhile
-      if (closed) {
+      if (timers.closed()) {
         return;
       }
-      closed = true;
       timers.close(this);
     }
     if (claim != null) {
@@ -301,7 +298,7 @@ public final class BatchSizeTracker extends BatchSizeIndex implements AutoClosea
         seriesCount(),
         maxBatchSizes,
         Duration.ofNanos(intervalNanos),
-        closed ? ", closed" : "");
+        timers.closed() ? ", closed" : "");
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -325,10 +322,6 @@ public final class BatchSizeTracker extends BatchSizeIndex implements AutoClosea
   TrackedPass globalPass(ForwardContext context) {
     checkConfigured();
     return new TrackedPass(context, seriesOf(context));
-  }
-
-  Clock clock() {
-    return clock;
   }
 
   void clockFailed(Throwable e) {

@@ -53,7 +53,7 @@ final class DecoratedPass {
     boolean timed = true;
     long start = 0;
     try {
-      start = tracker.clock().monotonicTime();
+      start = tracker.clock.monotonicTime();
     } catch (Throwable e) {
       tracker.clockFailed(e);
       timed = false;

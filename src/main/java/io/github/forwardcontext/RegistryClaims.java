@@ -182,13 +182,6 @@ final class RegistryClaims {
   }
 
   private static String describe(Tags tags) {
-    StringBuilder s = new StringBuilder("{");
-    tags.forEach(
-        t ->
-            s.append(s.length() > 1 ? ", " : "")
-                .append(t.getKey())
-                .append('=')
-                .append(t.getValue()));
-    return s.append('}').toString();
+    return "{" + TimerRegistration.text(tags) + "}";
   }
 }

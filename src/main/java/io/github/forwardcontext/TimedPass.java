@@ -12,9 +12,10 @@ import java.util.concurrent.TimeUnit;
  * enough to be inlined where the pass is created (the pass object then never reaches the heap), and
  * so that a pass reads its tracker through its series, which it holds already.
  *
- * <p>The {@link BatchSizeTracker#untimed(Runnable) untimed} check is one field read while no
- * untimed scope of the pass's tracker is open on any thread, and a scoped-value lookup while one
- * is. A tracker with a hook or observations takes {@link DecoratedPass} instead.
+ * <p>One field read, {@code detours}, sends a pass off the plain path: it is non-zero when the
+ * tracker has a hook or observations ({@link DecoratedPass}), and while an {@link
+ * BatchSizeTracker#untimed(Runnable) untimed} scope of the tracker is open on any thread (a
+ * scoped-value lookup then decides whether the pass is inside it).
  */
 final class TimedPass {
   private static final VarHandle LAST_REPORT;

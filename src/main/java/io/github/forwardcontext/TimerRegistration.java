@@ -11,6 +11,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Objects;
+import java.util.stream.Collectors;
 
 /**
  * Registers a tracker's {@value BatchSizeTracker#METER_NAME} timers, one per {@link Series}, with
@@ -198,13 +199,27 @@ final class TimerRegistration {
    * batch.size=8}}}
    */
   String meterId(String batchSizeTag) {
-    StringBuilder id = new StringBuilder(BatchSizeTracker.METER_NAME).append('{');
-    tags.forEach(t -> id.append(t.getKey()).append('=').append(t.getValue()).append(", "));
-    return id.append(BatchSizeTracker.BATCH_SIZE_TAG)
-        .append('=')
-        .append(batchSizeTag)
-        .append('}')
-        .toString();
+    String common = text(tags);
+    return BatchSizeTracker.METER_NAME
+        + "{"
+        + common
+        + (common.isEmpty() ? "" : ", ")
+        + BatchSizeTracker.BATCH_SIZE_TAG
+        + "="
+        + batchSizeTag
+        + "}";
+  }
+
+  /** {@return whether the tracker was closed: nothing registers any more} */
+  boolean closed() {
+    return closed;
+  }
+
+  /** {@return tags as the library's messages and report line show them: {@code k1=v1, k2=v2}} */
+  static String text(Tags tags) {
+    return tags.stream()
+        .map(t -> t.getKey() + "=" + t.getValue())
+        .collect(Collectors.joining(", "));
   }
 
   private long safeNow() {

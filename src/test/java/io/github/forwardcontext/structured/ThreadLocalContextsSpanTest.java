@@ -3,6 +3,7 @@ package io.github.forwardcontext.structured;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.github.forwardcontext.BatchSizeTracker;
+import io.github.forwardcontext.InMemoryTracing;
 import io.github.forwardcontext.NoContextLeftBound;
 import io.github.forwardcontext.ThreadLocalContexts;
 import io.micrometer.context.ContextRegistry;
@@ -12,14 +13,9 @@ import io.micrometer.observation.Observation;
 import io.micrometer.observation.ObservationRegistry;
 import io.micrometer.observation.contextpropagation.ObservationThreadLocalAccessor;
 import io.micrometer.tracing.handler.DefaultTracingObservationHandler;
-import io.micrometer.tracing.otel.bridge.OtelBaggageManager;
-import io.micrometer.tracing.otel.bridge.OtelCurrentTraceContext;
 import io.micrometer.tracing.otel.bridge.OtelTracer;
 import io.opentelemetry.api.common.AttributeKey;
-import io.opentelemetry.sdk.testing.exporter.InMemorySpanExporter;
-import io.opentelemetry.sdk.trace.SdkTracerProvider;
 import io.opentelemetry.sdk.trace.data.SpanData;
-import io.opentelemetry.sdk.trace.export.SimpleSpanProcessor;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Collectors;
@@ -33,21 +29,13 @@ import org.junit.jupiter.api.Test;
  */
 class ThreadLocalContextsSpanTest implements NoContextLeftBound {
 
-  private final InMemorySpanExporter exporter = InMemorySpanExporter.create();
-  private final SdkTracerProvider tracerProvider =
-      SdkTracerProvider.builder().addSpanProcessor(SimpleSpanProcessor.create(exporter)).build();
+  private final InMemoryTracing tracing = new InMemoryTracing();
   private final ObservationRegistry observations = ObservationRegistry.create();
   private final BatchSizeTracker tracker;
   private final ThreadLocalContexts contexts;
 
   ThreadLocalContextsSpanTest() {
-    OtelCurrentTraceContext current = new OtelCurrentTraceContext();
-    OtelTracer tracer =
-        new OtelTracer(
-            tracerProvider.get("forward-context-test"),
-            current,
-            event -> {},
-            new OtelBaggageManager(current, List.of(), List.of()));
+    OtelTracer tracer = tracing.tracer();
     observations
         .observationConfig()
         .observationHandler(new DefaultTracingObservationHandler(tracer));
@@ -69,7 +57,7 @@ class ThreadLocalContextsSpanTest implements NoContextLeftBound {
 
   @AfterEach
   void closeTracing() {
-    tracerProvider.close();
+    tracing.close();
   }
 
   private void request(FanOut subtasks) {
@@ -98,7 +86,7 @@ class ThreadLocalContextsSpanTest implements NoContextLeftBound {
   void passSpansAreChildrenOfTheRequestAndSubtaskSpansChildrenOfTheirPass() {
     request(FanOut.named("subtask").withThreadLocalContexts(contexts));
 
-    List<SpanData> spans = exporter.getFinishedSpanItems();
+    List<SpanData> spans = tracing.spans();
     SpanData request = single(spans, "request");
     List<SpanData> passes = named(spans, "forward pass");
     List<SpanData> subtasks = named(spans, "subtask");
@@ -128,7 +116,7 @@ class ThreadLocalContextsSpanTest implements NoContextLeftBound {
   void withoutThreadLocalContextsSubtaskSpansLoseTheirPass() {
     request(FanOut.named("subtask"));
 
-    List<SpanData> spans = exporter.getFinishedSpanItems();
+    List<SpanData> spans = tracing.spans();
     List<String> passIds = named(spans, "forward pass").stream().map(SpanData::getSpanId).toList();
 
     assertThat(passIds).hasSize(3);

@@ -5,19 +5,15 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.github.forwardcontext.BatchSizeTracker;
 import io.github.forwardcontext.ForwardBatch;
 import io.github.forwardcontext.ForwardContext;
+import io.github.forwardcontext.InMemoryTracing;
 import io.github.forwardcontext.batching.DynamicBatcher;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.micrometer.observation.Observation;
 import io.micrometer.observation.ObservationRegistry;
-import io.micrometer.tracing.otel.bridge.OtelBaggageManager;
-import io.micrometer.tracing.otel.bridge.OtelCurrentTraceContext;
 import io.micrometer.tracing.otel.bridge.OtelTracer;
 import io.opentelemetry.api.trace.SpanContext;
-import io.opentelemetry.sdk.testing.exporter.InMemorySpanExporter;
-import io.opentelemetry.sdk.trace.SdkTracerProvider;
 import io.opentelemetry.sdk.trace.data.LinkData;
 import io.opentelemetry.sdk.trace.data.SpanData;
-import io.opentelemetry.sdk.trace.export.SimpleSpanProcessor;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -31,22 +27,13 @@ import org.junit.jupiter.api.Test;
  * OpenTelemetry SDK with its in-memory exporter.
  */
 class BatchLinkingTracingObservationHandlerTest {
-  private final InMemorySpanExporter exporter = InMemorySpanExporter.create();
-  private final SdkTracerProvider tracerProvider =
-      SdkTracerProvider.builder().addSpanProcessor(SimpleSpanProcessor.create(exporter)).build();
-  private final OtelTracer tracer;
+  private final InMemoryTracing inMemory = new InMemoryTracing();
+  private final OtelTracer tracer = inMemory.tracer();
   private final ObservationRegistry observations = ObservationRegistry.create();
   private final BatchLinkingTracingObservationHandler tracing;
   private final BatchSizeTracker tracker;
 
   BatchLinkingTracingObservationHandlerTest() {
-    OtelCurrentTraceContext current = new OtelCurrentTraceContext();
-    tracer =
-        new OtelTracer(
-            tracerProvider.get("forward-context-test"),
-            current,
-            event -> {},
-            new OtelBaggageManager(current, List.of(), List.of()));
     tracing = new BatchLinkingTracingObservationHandler(tracer);
     observations.observationConfig().observationHandler(tracing);
     tracker =
@@ -57,18 +44,18 @@ class BatchLinkingTracingObservationHandlerTest {
 
   @AfterEach
   void closeTracing() {
-    tracerProvider.close();
+    inMemory.close();
   }
 
   private SpanData span(String name) {
-    return exporter.getFinishedSpanItems().stream()
+    return inMemory.spans().stream()
         .filter(s -> s.getName().equals(name))
         .findFirst()
         .orElseThrow(() -> new AssertionError("no span " + name + " in " + names()));
   }
 
   private List<String> names() {
-    return exporter.getFinishedSpanItems().stream().map(SpanData::getName).toList();
+    return inMemory.spans().stream().map(SpanData::getName).toList();
   }
 
   /** Two requests, each in its own span on its own thread, whose items share one batch. */
